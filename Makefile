@@ -1,0 +1,40 @@
+# midol: every command creates .venv on first use and installs the pinned environment into it.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.midol-installed
+PRESET ?= cpu
+
+.PHONY: install demo test test-slow reproduce lab clean-runs
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade --quiet pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -e .
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install midol with its pinned dependencies
+
+demo: install      ## the main job: pretrain on the embedded default (SynthMed-5, cpu preset) via papermill
+	@mkdir -p runs
+	$(BIN)/papermill -k python3 --cwd nbs nbs/03_pretrain.ipynb runs/03_pretrain.ipynb
+
+test: install      ## notebooks clean, library in sync, notebook tests, pytest
+	@$(BIN)/python tools/check_sync.py
+	$(BIN)/nbdev-test --n-workers 2
+	$(BIN)/python -m pytest -q
+
+test-slow: install ## the slow notebook cells and slow pytest tests
+	$(BIN)/nbdev-test --n-workers 1 --flags slow
+	$(BIN)/python -m pytest -q -m slow
+
+reproduce: install ## every table and figure: make reproduce PRESET=cpu (or PRESET=paper on GPUs)
+	@mkdir -p runs
+	$(BIN)/papermill -k python3 --cwd nbs nbs/06_reproduce.ipynb runs/06_reproduce.ipynb -p preset $(PRESET)
+
+lab: install       ## open the notebooks in JupyterLab
+	$(BIN)/jupyter lab nbs
+
+clean-runs:
+	rm -rf runs
