@@ -38,15 +38,15 @@ def test_variant_loss_decreases_on_fixed_batch(variant):
 def test_kill_and_resume_matches_uninterrupted(tmp_path):
     ref, cut = tmp_path / 'ref', tmp_path / 'cut'
     common = ['--preset', 'tiny', '--epochs', 4, '--resume', 'False']
-    subprocess.run(_cli(*common, '--out_dir', ref), check=True, env=ENV, cwd=ROOT, capture_output=True)
-    p = subprocess.Popen(_cli(*common, '--out_dir', cut), env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(_cli(*common, '--out-dir', ref), check=True, env=ENV, cwd=ROOT, capture_output=True)
+    p = subprocess.Popen(_cli(*common, '--out-dir', cut), env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     hist, t0 = cut / 'history.csv', time.time()
     while time.time() - t0 < 120:             # kill it hard once it is a few steps in, past a checkpoint
         if hist.exists() and len(hist.read_text().splitlines()) >= 6 and (cut / 'checkpoint.pt').exists(): break
         time.sleep(0.05)
     p.send_signal(signal.SIGKILL); p.wait()
     assert not (cut / 'summary.json').exists(), 'the run finished before it could be killed'
-    subprocess.run(_cli('--preset', 'tiny', '--epochs', 4, '--resume', 'True', '--out_dir', cut), check=True, env=ENV, cwd=ROOT, capture_output=True)
+    subprocess.run(_cli('--preset', 'tiny', '--epochs', 4, '--resume', 'True', '--out-dir', cut), check=True, env=ENV, cwd=ROOT, capture_output=True)
     a, b = pd.read_csv(ref / 'history.csv'), pd.read_csv(cut / 'history.csv')
     assert a.step.tolist() == b.step.tolist()
     pd.testing.assert_frame_equal(a.tail(5).reset_index(drop=True), b.tail(5).reset_index(drop=True), rtol=1e-5)
@@ -91,9 +91,9 @@ def test_torchrun_two_processes_match_one(tmp_path):
     "2 gloo processes x 20 images give the first-step loss of 1 process x 40 (Sinkhorn and L_cst gathered across ranks)."
     one, two = tmp_path / 'one', tmp_path / 'two'
     args = ['--preset', 'tiny', '--epochs', 1, '--augment', 'False', '--resume', 'False']
-    subprocess.run(_cli(*args, '--batch_size', 40, '--out_dir', one), check=True, env=ENV, cwd=ROOT, capture_output=True)
+    subprocess.run(_cli(*args, '--batch-size', 40, '--out-dir', one), check=True, env=ENV, cwd=ROOT, capture_output=True)
     torchrun = [PY, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', '29533', '-m', 'midol.pretrain']
-    r = subprocess.run(torchrun + [str(a) for a in args] + ['--batch_size', '20', '--out_dir', str(two)], env=ENV, cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run(torchrun + [str(a) for a in args] + ['--batch-size', '20', '--out-dir', str(two)], env=ENV, cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     a, b = pd.read_csv(one / 'history.csv'), pd.read_csv(two / 'history.csv')
     for k in ('loss', 'l_route', 'l_cst'): assert abs(a[k][0] - b[k][0]) < 1e-4, (k, a[k][0], b[k][0])
