@@ -4,14 +4,15 @@
 
 # %% auto #0
 __all__ = ['WRAPPER_KEYS', 'PREFIXES', 'RESULT_COLUMNS', 'FINETUNE', 'ABLATION_ROWS', 'MD', 'TEX', 'PAPER_TABLES', 'QUOTED_P',
-           'unwrap_state_dict', 'read_state_dict', 'load_weights', 'load_encoder', 'fingerprint_encoder',
-           'fingerprint_data', 'native_size', 'preprocess', 'default_device', 'extract_features', 'accuracy',
-           'multiclass_auc', 'multilabel_auc', 'confusion', 'dice_counts', 'dice_from_counts', 'dice_score',
+           'DOWNSTREAM_SIZES', 'unwrap_state_dict', 'read_state_dict', 'load_weights', 'load_encoder',
+           'fingerprint_encoder', 'fingerprint_data', 'native_size', 'preprocess', 'default_device', 'extract_features',
+           'accuracy', 'multiclass_auc', 'multilabel_auc', 'confusion', 'dice_counts', 'dice_from_counts', 'dice_score',
            'soft_dice_loss', 'knn_scores', 'classification_result', 'knn_protocol', 'linear_probe', 'seed_everything',
            'augment', 'layer_decay_groups', 'cosine_lr', 'poly_lr', 'train_select', 'Classifier', 'predict_logits',
            'finetune_multiclass', 'finetune_multilabel', 'FPNDecoder', 'Segmenter', 'segmentation_dice',
            'finetune_segmentation', 'run_one', 'run_protocols', 'ttest', 'ttest_from_stats', 'sig_mark', 'aggregate',
-           'write_table', 'markdown_text', 'paper_data_dir', 'load_paper_table', 'audit_marks', 'audit_quoted']
+           'write_table', 'markdown_text', 'paper_data_dir', 'load_paper_table', 'audit_marks', 'audit_quoted',
+           'synthmed_tasks', 'ablation_encoders', 'ablation_table']
 
 # %% ../nbs/04_evaluate.ipynb #010228cd
 import copy, hashlib, json, math, os, random, warnings
@@ -604,3 +605,38 @@ def audit_quoted(tables:dict, a:str='M-IDoL', b:str='CoSMIC', n:int=3)->pd.DataF
         rows.append(dict(table=t, dataset=d, metric=m, midol=f"{x['mean']:.2f} ± {x['std']:.2f}", cosmic=f"{y['mean']:.2f} ± {y['std']:.2f}",
                          p_quoted=q, p_student=p(True), p_welch=p(False), p_student_ddof0=p(True, math.sqrt(n / (n - 1))), p_student_one_sided=p(True) / 2))
     return pd.DataFrame(rows)
+
+# %% ../nbs/04_evaluate.ipynb #aa5fe11e
+from .data import SynthMed5, MODALITIES, CLASSES
+DOWNSTREAM_SIZES = {'tiny': (24, 8, 16), 'cpu': (1000, 200, 500)}  # SynthMed-5 images per modality: train, val, test
+
+def synthmed_tasks(size:int=32, # image side in pixels
+                   n_train:int=1000, n_val:int=200, n_test:int=500, # images per modality and split
+                   seed:int=100)->dict: # generator seed (pretraining uses another)
+    "SynthMed-5 as five downstream tasks, one per modality: name -> dataset dict for `run_protocols`."
+    splits = {s: SynthMed5(s, size=size, n_per_modality=n, seed=seed) for s, n in zip(('train', 'val', 'test'), (n_train, n_val, n_test))}
+    tasks = {}
+    for m, name in enumerate(MODALITIES):
+        sub = {s: (ds.images[ds.modality == m], ds.labels[ds.modality == m].numpy()) for s, ds in splits.items()}
+        tasks[f'synthmed-{name}'] = dict(sub, task='multiclass', num_classes=len(CLASSES[name]))
+    return tasks
+
+# %% ../nbs/04_evaluate.ipynb #109b4649
+def ablation_encoders(preset:str='cpu', data:str='synthmed', progress:bool=True)->dict:
+    "Variant name -> pretraining out_dir of the four ablation variants, pretraining those not finished yet."
+    from midol.pretrain import run_config, pretrain, check_resumable
+    out = {}
+    for v in ABLATION_ROWS:
+        cfg = run_config(preset, data, v)
+        if not (Path(cfg['out_dir']) / 'summary.json').is_file():
+            check_resumable(cfg); pretrain(cfg, resume=True, progress=progress)
+        out[v] = cfg['out_dir']
+    return out
+
+def ablation_table(results:pd.DataFrame, path_stem=None, caption:str='')->pd.DataFrame:
+    "Table 2 from `results.csv`: variants × (modality, protocol ACC), mean ± std, best bold, second underlined, t-test marks."
+    agg = aggregate(results)
+    agg = agg[agg.metric == 'ACC'].assign(metric=lambda d: d.protocol.map({'knn': 'k-NN ACC', 'linear': 'LP ACC', 'finetune': 'FT ACC'}),
+                                          dataset=lambda d: d.dataset.str.replace('synthmed-', '', regex=False))
+    rows = [r for r in ABLATION_ROWS if r in set(agg.encoder)] + [r for r in dict.fromkeys(agg.encoder) if r not in ABLATION_ROWS]
+    return write_table(agg.rename(columns={'encoder': 'row'}), path_stem, rows=rows, caption=caption)
