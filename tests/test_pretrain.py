@@ -90,7 +90,7 @@ def test_resume_refuses_other_settings(tmp_path):
 def test_torchrun_two_processes_match_one(tmp_path):
     "2 gloo processes x 20 images give the first-step loss of 1 process x 40 (Sinkhorn and L_cst gathered across ranks)."
     one, two = tmp_path / 'one', tmp_path / 'two'
-    args = ['--preset', 'tiny', '--epochs', 1, '--augment', 'False', '--resume', 'False']
+    args = ['--preset', 'tiny', '--epochs', 1, '--augment', 'False', '--resume', 'False', '--overrides', '{"drop_path_rate": 0}']
     subprocess.run(_cli(*args, '--batch-size', 40, '--out-dir', one), check=True, env=ENV, cwd=ROOT, capture_output=True)
     torchrun = [PY, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', '29533', '-m', 'midol.pretrain']
     r = subprocess.run(torchrun + [str(a) for a in args] + ['--batch-size', '20', '--out-dir', str(two)], env=ENV, cwd=ROOT, capture_output=True, text=True)
