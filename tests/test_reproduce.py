@@ -1,0 +1,53 @@
+"""Reproduction: the whole pipeline (pretraining, sweep, official mode, evaluation, Grad-CAM, figures) on the tiny preset."""
+import json, re, subprocess, sys
+from pathlib import Path
+import pytest
+from PIL import Image
+from midol.figures import FIGURES, TABLES
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def _reproduce(tmp, *extra):
+    "Run nbs/06_reproduce.ipynb with the tiny preset into `tmp` (runs and figures), the way `make reproduce` does."
+    out = tmp / 'executed.ipynb'
+    cmd = [str(BIN / 'papermill'), '-k', 'python3', '--cwd', 'nbs', 'nbs/06_reproduce.ipynb', str(out), '-p', 'preset', 'tiny',
+           '-p', 'runs_dir', str(tmp / 'runs'), '-p', 'fig_dir', str(tmp / 'figures'), *extra]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-4000:]
+    return json.loads(out.read_text())
+
+
+def _log(nb):
+    "The step lines the driver printed: step name -> status."
+    text = ''.join(''.join(o.get('text', '')) for c in nb['cells'] for o in c.get('outputs', []) if o.get('output_type') == 'stream')
+    lines = [m.groups() for m in re.finditer(r'^\[\s*\d+/(\d+)\]\s+(\S+)\s+(\S+)', text, re.M)]
+    n = max(int(t) for t, _, _ in lines)                                     # the driver's steps, not the notebook's own tests
+    return {name: status for t, name, status in lines if int(t) == n}
+
+
+@pytest.mark.slow
+def test_tiny_reproduction_makes_every_figure_and_resumes(tmp_path):
+    nb = _reproduce(tmp_path)
+    figs = tmp_path / 'figures'
+    for name in FIGURES:
+        png, pdf = figs / f'{name}.png', figs / f'{name}.pdf'
+        assert png.is_file() and pdf.is_file(), name
+        with Image.open(png) as im:
+            im.verify()
+        with Image.open(png) as im:
+            assert im.format == 'PNG' and min(im.size) > 100, (name, im.size)
+        assert pdf.read_bytes()[:5] == b'%PDF-', name
+    for t in TABLES:
+        for ext in ('md', 'csv'): assert (figs / 'tables' / f'{t}.{ext}').stat().st_size > 0
+    for ext in ('md', 'tex', 'csv'): assert (figs / 'tables' / f'table2_ablation.{ext}').is_file()
+    readme = (figs / 'README.md').read_text()
+    assert all(f'`{n}.{{pdf,png}}`' in readme for n in FIGURES) and 'make reproduce PRESET=tiny' in readme
+    assert set(_log(nb).values()) == {'ran'}
+    assert not list((ROOT / 'nbs').glob('*executed*'))                       # executed copies never land in nbs/
+    assert (tmp_path / 'runs' / 'reproduce' / 'tiny' / 'notebooks' / '05_figures.ipynb').is_file()
+    # a second run finds every step done and retrains nothing
+    log = _log(_reproduce(tmp_path))
+    assert set(log.values()) == {'skipped'}, log
+    assert len(log) == 12
