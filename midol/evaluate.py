@@ -354,7 +354,8 @@ def finetune_multiclass(encoder:nn.Module, data:dict, # {'train','val','test': (
                         seed:int=0, epochs:int=50, lr:float=5e-4, min_lr:float=1e-6, warmup_epochs:int=10,
                         batch_size:int=64, weight_decay:float=0.05, layer_decay:float=0.65, momentum:float=0.9,
                         size:int=224, mixup:float=0.8, cutmix:float=1.0, smoothing:float=0.1, # RETFound's defaults (see note)
-                        eval_every:int=1, select:str='ACC', device=None)->dict: # eval_every in epochs; select: 'ACC' or 'AUC'
+                        eval_every:int=1, select:str='ACC', device=None, # eval_every in epochs; select: 'ACC' or 'AUC'
+                        return_model:bool=False)->dict: # also return the best-validation classifier under 'model'
     "Full fine-tuning for multi-class classification (Appendix C); metrics of the best-validation checkpoint on test."
     seed_everything(seed); device = torch.device(device or default_device()); C = data['num_classes']
     model = Classifier(_fit_size(copy.deepcopy(encoder), size), C).to(device)
@@ -367,7 +368,8 @@ def finetune_multiclass(encoder:nn.Module, data:dict, # {'train','val','test': (
     opt = torch.optim.SGD(layer_decay_groups(model.encoder, model.head, lr, weight_decay, layer_decay), lr=lr, momentum=momentum)
     fit = train_select(model, dl, opt, lambda s, n: cosine_lr(s, n, warmup_epochs * len(dl), lr, min_lr), loss_fn, val_fn, epochs * len(dl), eval_every * len(dl), device)
     lg, y = predict_logits(model, data['test'], size, bs, device)
-    return classification_result(y, torch.tensor(lg).softmax(1).numpy(), **fit)
+    extra = dict(model=model.cpu().eval()) if return_model else {}
+    return classification_result(y, torch.tensor(lg).softmax(1).numpy(), **fit, **extra)
 
 # %% ../nbs/04_evaluate.ipynb #53ac1c84
 def finetune_multilabel(encoder:nn.Module, data:dict, # splits: (uint8 images, 0/1 targets [N, L]); optional 'label_names'
