@@ -15,9 +15,9 @@ from torch.utils.data import Dataset
 # %% auto #0
 __all__ = ['MODALITIES', 'MODALITY_NAMES', 'CLASSES', 'SPLITS', 'SPLIT_OFFSET', 'MIN_SIZE', 'MAX_SIZE', 'N_UNIFORMS',
            'IMAGENET_MEAN', 'IMAGENET_STD', 'MULTICROP_PRESETS', 'render_synthmed', 'make_synthmed', 'project_root',
-           'default_cache_dir', 'load_synthmed', 'SynthMed5', 'random_resized_crop', 'grayscale', 'adjust_brightness',
-           'adjust_contrast', 'adjust_saturation', 'rgb_to_hsv', 'hsv_to_rgb', 'adjust_hue', 'gaussian_blur',
-           'solarize', 'MultiCrop']
+           'default_cache_dir', 'load_synthmed', 'SynthMed5', 'preprocess', 'random_resized_crop', 'grayscale',
+           'adjust_brightness', 'adjust_contrast', 'adjust_saturation', 'rgb_to_hsv', 'hsv_to_rgb', 'adjust_hue',
+           'gaussian_blur', 'solarize', 'MultiCrop']
 
 # %% ../nbs/01_data.ipynb #516db644
 MODALITIES = ('xray', 'fundus', 'oct', 'derm', 'path')
@@ -376,6 +376,19 @@ class SynthMed5(Dataset):
     def __getitem__(self, i): return self.images[i], int(self.modality[i]), int(self.labels[i])
     def __repr__(self): return f'SynthMed5(split={self.split!r}, size={self.size}, n={len(self)}, seed={self.seed})'
 
+# %% ../nbs/01_data.ipynb #459e00b4
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # normalisation of every network input
+
+def preprocess(x:torch.Tensor, # uint8 [B,3,H,W] (or [B,1,H,W]) or float in [0,1]
+               size=None, mean=IMAGENET_MEAN, std=IMAGENET_STD)->torch.Tensor: # float [B,3,size,size]
+    "Scale to [0,1], repeat grey to 3 channels, resize to `size`, normalise."
+    if x.ndim != 4 or x.shape[1] not in (1, 3): raise ValueError(f"images must be [N,3,H,W] (or [N,1,H,W]); got shape {tuple(x.shape)}")
+    x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
+    if x.shape[1] == 1: x = x.expand(-1, 3, -1, -1)
+    if size and tuple(x.shape[-2:]) != (size, size): x = F.interpolate(x, size=(size, size), mode='bilinear', antialias=True, align_corners=False)
+    return (x - x.new_tensor(mean)[:, None, None]) / x.new_tensor(std)[:, None, None]
+
+
 # %% ../nbs/01_data.ipynb #b3d5fd65
 def _rand(n:int, lo:float, hi:float, generator=None, device=None)->torch.Tensor:
     "n uniforms in [lo, hi) as a float tensor [n]."
@@ -460,7 +473,6 @@ def solarize(x:torch.Tensor, threshold:float=128 / 255)->torch.Tensor:
     return torch.where(x >= threshold, 1 - x, x)
 
 # %% ../nbs/01_data.ipynb #877eca98
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 MULTICROP_PRESETS = {
     'paper':    dict(n_global=2, n_local=6, global_size=224, local_size=96),
     'official': dict(n_global=2, n_local=2, global_size=224, local_size=224),

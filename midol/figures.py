@@ -11,8 +11,9 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from .data import MODALITIES, CLASSES, SynthMed5, project_root
-from .evaluate import (load_encoder, extract_features, aggregate, ttest, preprocess, read_state_dict, Classifier,
-                            ABLATION_ROWS, RESULT_COLUMNS)
+from .data import preprocess
+from .evaluate import load_encoder, extract_features, read_state_dict, Classifier, RESULT_COLUMNS
+from .tables import aggregate, ttest, ABLATION_ROWS
 
 # %% auto #0
 __all__ = ['MODALITY_COLORS', 'VARIANT_COLORS', 'VARIANT_LABELS', 'EXPERT_SWEEP', 'OFFICIAL_EXPERTS', 'LOSS_LABELS',

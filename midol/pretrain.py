@@ -11,14 +11,15 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset
 from tqdm.auto import tqdm
 from .data import MultiCrop, SynthMed5, project_root, IMAGENET_MEAN, IMAGENET_STD
 from .model import MIDoL, model_config, backbone_spec, cosine_momentum, VARIANTS, FIDELITIES
-from .evaluate import preprocess, knn_scores
+from .data import preprocess
+from .metrics import knn_scores, routing_matrix
 
 # %% auto #0
 __all__ = ['PRESETS', 'DATA_KINDS', 'resolve_config', 'pretrain_dataset', 'epoch_batches', 'steps_per_epoch', 'cosine_schedule',
            'param_groups', 'base_lr', 'clip_gradients', 'CheckpointError', 'save_checkpoint', 'load_checkpoint',
            'History', 'setup_distributed', 'autocast_for', 'NonFiniteLoss', 'check_finite', 'log_values', 'plain_views',
-           'step_seed', 'teacher_outputs', 'routing_matrix', 'summarize', 'build_model', 'pretrain', 'plot_losses',
-           'plot_usage', 'plot_routing', 'plot_knn', 'run_config', 'config_diff', 'check_resumable', 'main']
+           'step_seed', 'teacher_outputs', 'summarize', 'build_model', 'pretrain', 'plot_losses', 'plot_usage',
+           'plot_routing', 'plot_knn', 'run_config', 'config_diff', 'check_resumable', 'main']
 
 # %% ../nbs/03_pretrain.ipynb #a0fb4a4f
 _COMMON = dict(fidelity='paper', data='synthmed', n_per_modality=2000, n_val=300, n_test=500, augment=True,
@@ -238,13 +239,6 @@ def teacher_outputs(model:MIDoL, images:torch.Tensor, size:int, device, batch_si
         r = model.teacher_route(x)
         if r is not None: routes.append(r.cpu())
     return torch.cat(feats), (torch.cat(routes) if routes else None)
-
-# %% ../nbs/03_pretrain.ipynb #0b7c33a2
-def routing_matrix(routes:torch.Tensor, modality:torch.Tensor, n_experts:int, n_modalities:int)->np.ndarray:
-    "Fraction of each modality's images sent to each expert: rows modalities, columns experts."
-    m = np.zeros((n_modalities, n_experts))
-    np.add.at(m, (modality.numpy(), routes.numpy()), 1)
-    return m / m.sum(1, keepdims=True).clip(1)
 
 # %% ../nbs/03_pretrain.ipynb #898ee47a
 def summarize(model:MIDoL, cfg:dict, device, wall:float, n_images:int)->dict:

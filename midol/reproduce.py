@@ -8,13 +8,34 @@ import copy, datetime, hashlib, json, os, platform, shutil, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from .data import MODALITIES, project_root
-from .evaluate import ABLATION_ROWS, DOWNSTREAM_SIZES
+from .pretrain import run_config, pretrain, check_resumable
+from .evaluate import DOWNSTREAM_SIZES
+from .tables import ABLATION_ROWS, aggregate, write_table
 from .figures import run_layout, EXPERT_SWEEP, OFFICIAL_EXPERTS, FIGURES, TABLES, save_classifier
 
 # %% auto #0
-__all__ = ['GRADCAM_FINETUNE', 'pretrain_steps', 'pretrain_state', 'file_hash', 'make_stamp', 'step_done', 'write_stamp',
-           'nbs_dir', 'run_notebook', 'Progress', 'finetune_classifier', 'gradcam_classifiers', 'machine_info',
-           'write_readme']
+__all__ = ['GRADCAM_FINETUNE', 'ablation_encoders', 'ablation_table', 'pretrain_steps', 'pretrain_state', 'file_hash',
+           'make_stamp', 'step_done', 'write_stamp', 'nbs_dir', 'run_notebook', 'Progress', 'finetune_classifier',
+           'gradcam_classifiers', 'machine_info', 'write_readme']
+
+# %% ../nbs/06_reproduce.ipynb #109b4649
+def ablation_encoders(preset:str='cpu', data:str='synthmed', progress:bool=True)->dict:
+    "Variant name -> pretraining out_dir of the four ablation variants, pretraining those not finished yet."
+    out = {}
+    for v in ABLATION_ROWS:
+        cfg = run_config(preset, data, v)
+        if not (Path(cfg['out_dir']) / 'summary.json').is_file():
+            check_resumable(cfg); pretrain(cfg, resume=True, progress=progress)
+        out[v] = cfg['out_dir']
+    return out
+
+def ablation_table(results:pd.DataFrame, path_stem=None, caption:str='')->pd.DataFrame:
+    "Table 2 from `results.csv`: variants × (modality, protocol ACC), mean ± std, best bold, second underlined, t-test marks."
+    agg = aggregate(results)
+    agg = agg[agg.metric == 'ACC'].assign(metric=lambda d: d.protocol.map({'knn': 'k-NN ACC', 'linear': 'LP ACC', 'finetune': 'FT ACC'}),
+                                          dataset=lambda d: d.dataset.str.replace('synthmed-', '', regex=False))
+    rows = [r for r in ABLATION_ROWS if r in set(agg.encoder)] + [r for r in dict.fromkeys(agg.encoder) if r not in ABLATION_ROWS]
+    return write_table(agg.rename(columns={'encoder': 'row'}), path_stem, rows=rows, caption=caption)
 
 # %% ../nbs/06_reproduce.ipynb #c7fd28c6
 def pretrain_steps(preset:str, runs_dir=None)->list: # [{'name', 'params'}] in run order

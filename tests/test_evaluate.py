@@ -4,7 +4,9 @@ import numpy as np, pandas as pd, pytest, timm, torch
 from safetensors.torch import save_file
 from sklearn.metrics import roc_auc_score
 from torch.utils.data import TensorDataset
-from midol import evaluate as ev
+from types import SimpleNamespace
+from midol import data, metrics, evaluate, tables, reproduce
+ev = SimpleNamespace(**{**vars(data), **vars(metrics), **vars(evaluate), **vars(tables), **vars(reproduce)})  # TODO(H3): import each name from its module
 
 TINY = dict(img_size=32, patch_size=4, window_size=4, embed_dim=16, depths=[1, 1], num_heads=[1, 2])
 NAME = 'swin_tiny_patch4_window7_224'
