@@ -7,9 +7,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torch.distributed as dist
 from torch.nn.utils.parametrizations import weight_norm
 from .dist import all_reduce_, dist_on
-import torch.distributed as dist
 
 # %% auto #0
 __all__ = ['prototype_layer', 'DINOHead', 'teacher_temp', 'DINOLoss']
@@ -62,9 +62,9 @@ class DINOLoss(nn.Module):
     "DINO's centred cross-entropy between teacher global views and student views (pairs v ≠ g)."
     def __init__(self, out_dim:int,            # K
                  n_global:int=2,               # teacher views (the student's first n_global views)
-                 student_temp:float=0.1,
-                 teacher_temp:float=0.04, warmup_teacher_temp:float=0.04, warmup_teacher_temp_epochs:int=0,
-                 center_momentum:float=0.9,
+                 student_temp:float=0.1,       # τ_s
+                 teacher_temp:float=0.04, warmup_teacher_temp:float=0.04, warmup_teacher_temp_epochs:int=0, # τ_t schedule (`teacher_temp`)
+                 center_momentum:float=0.9,    # c ← m c + (1 − m) t̄
                  gather:bool=True):            # all-reduce the centre update across ranks
         super().__init__()
         self.n_global, self.student_temp, self.center_momentum, self.gather = n_global, student_temp, center_momentum, gather
@@ -80,7 +80,7 @@ class DINOLoss(nn.Module):
         log_p = F.log_softmax(s.float() / self.student_temp, -1).reshape(-1, b, s.shape[-1])  # [V_s, B, K]
         q = F.softmax((t.float() - self.center) / teacher_temp(epoch, **self.temps), -1).reshape(v_t, b, -1).detach()  # [V_t, B, K]
         with torch.autocast(s.device.type, enabled=False): ce = -torch.einsum('gbk,vbk->gvb', q, log_p).mean(-1)  # [V_t, V_s]
-        pairs = ~torch.eye(v_t, log_p.shape[0], dtype=torch.bool, device=s.device)
+        pairs = ~torch.eye(v_t, log_p.shape[0], dtype=torch.bool, device=s.device)  # [V_t, V_s] v ≠ g
         loss = ce[pairs].mean()
         self.update_center(t)
         return loss
@@ -88,6 +88,6 @@ class DINOLoss(nn.Module):
     @torch.no_grad()
     def update_center(self, t):  # t [V_t*B, K]
         "EMA of the (global-batch) mean teacher output."
-        tot = all_reduce_(t.float().sum(0, keepdim=True), gather=self.gather)
+        total = all_reduce_(t.float().sum(0, keepdim=True), gather=self.gather)  # [1, K]
         n = len(t) * (dist.get_world_size() if dist_on(self.gather) else 1)
-        self.center.mul_(self.center_momentum).add_(tot / n, alpha=1 - self.center_momentum)
+        self.center.mul_(self.center_momentum).add_(total / n, alpha=1 - self.center_momentum)

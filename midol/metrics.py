@@ -8,80 +8,116 @@ import numpy as np, torch, torch.nn.functional as F
 from sklearn.metrics import roc_auc_score, confusion_matrix, normalized_mutual_info_score
 
 # %% auto #0
-__all__ = ['accuracy', 'multiclass_auc', 'multilabel_auc', 'confusion', 'dice_counts', 'dice_from_counts', 'dice_score',
-           'soft_dice_loss', 'knn_scores', 'routing_matrix', 'routing_nmi']
+__all__ = ['accuracy', 'binary_auc', 'multiclass_auc', 'multilabel_auc', 'confusion', 'dice_counts', 'dice_from_counts',
+           'dice_score', 'soft_dice_loss', 'knn_scores', 'routing_matrix', 'routing_nmi']
 
 # %% ../nbs/02e_metrics.ipynb #501b17d2
-def accuracy(y, pred)->float:
+def accuracy(y,    # int labels [N]
+             pred, # int predictions [N]
+            )->float: # in [0, 1]
     "Fraction of predictions equal to the labels."
     return float((np.asarray(y) == np.asarray(pred)).mean())
 
-def _auc(t, s): return float(roc_auc_score(t, s)) if 0 < np.sum(t) < len(t) else float('nan')
+# %% ../nbs/02e_metrics.ipynb #46bab23c
+def binary_auc(is_positive, # bool or 0/1 targets [N]
+               scores,      # scores [N], higher means positive
+              )->float:     # ROC AUC in [0, 1]; nan when only one class is present
+    "ROC AUC of one binary task, nan when the targets hold a single class."
+    n_pos = int(np.sum(is_positive))
+    return float(roc_auc_score(is_positive, scores)) if 0 < n_pos < len(is_positive) else float('nan')
 
-def multiclass_auc(y, # int labels [N]
+# %% ../nbs/02e_metrics.ipynb #378a0355
+def multiclass_auc(y,     # int labels [N]
                    probs, # class scores [N, C]
-                  )->float:
+                  )->float: # macro one-vs-rest ROC AUC in [0, 1]
     "Macro one-vs-rest ROC AUC; binary tasks: AUC of class 1; classes absent from `y` are skipped."
     y, probs = np.asarray(y), np.asarray(probs, dtype=float)
-    if probs.shape[1] == 2: return _auc(y == 1, probs[:, 1])
-    return float(np.nanmean([_auc(y == c, probs[:, c]) for c in range(probs.shape[1])]))
+    if probs.shape[1] == 2: return binary_auc(y == 1, probs[:, 1])
+    return float(np.nanmean([binary_auc(y == c, probs[:, c]) for c in range(probs.shape[1])]))
 
-def multilabel_auc(Y, # 0/1 targets [N, L]
+# %% ../nbs/02e_metrics.ipynb #b2f42d75
+def multilabel_auc(Y,     # 0/1 targets [N, L]
                    probs, # scores [N, L]
                   )->tuple: # (per-label AUC [L], nan where a label has one class; mean over defined labels)
     "Per-label and mean ROC AUC of a multi-label task."
     Y, probs = np.asarray(Y), np.asarray(probs, dtype=float)
-    per = np.array([_auc(Y[:, l], probs[:, l]) for l in range(Y.shape[1])])
-    return per, float(np.nanmean(per))
+    per_label = np.array([binary_auc(Y[:, l], probs[:, l]) for l in range(Y.shape[1])])  # [L]
+    return per_label, float(np.nanmean(per_label))
 
-def confusion(y, pred, num_classes:int)->np.ndarray:
-    "Confusion matrix [C, C] (rows: true class, columns: prediction)."
+# %% ../nbs/02e_metrics.ipynb #23465ab1
+def confusion(y,    # int labels [N]
+              pred, # int predictions [N]
+              num_classes:int, # C
+             )->np.ndarray: # counts [C, C]: rows true class, columns prediction
+    "Confusion matrix (rows: true class, columns: prediction)."
     return confusion_matrix(y, pred, labels=np.arange(num_classes))
 
 # %% ../nbs/02e_metrics.ipynb #242b20a4
-def dice_counts(pred, target, num_classes:int=2)->np.ndarray: # [3, C]: intersection, |P|, |T| per class
+def dice_counts(pred,   # int mask, any shape
+                target, # int mask, same shape
+                num_classes:int=2, # C, background included
+               )->np.ndarray: # [3, C]: |P ∩ T|, |P|, |T| per class
     "Per-class pixel counts for Dice from integer masks `pred`, `target` of equal shape."
-    p, t = torch.as_tensor(pred).reshape(-1).long(), torch.as_tensor(target).reshape(-1).long()
-    if p.shape != t.shape: raise ValueError(f"pred and target masks differ in size: {tuple(pred.shape)} vs {tuple(target.shape)}")
-    bc = lambda v: torch.bincount(v, minlength=num_classes)[:num_classes].double()
-    return torch.stack([bc(p[p == t]), bc(p), bc(t)]).numpy()
+    pred, target = torch.as_tensor(pred).reshape(-1).long(), torch.as_tensor(target).reshape(-1).long()  # [n_pixels]
+    if pred.shape != target.shape: raise ValueError(f"pred and target masks differ in size: {pred.numel()} vs {target.numel()} pixels")
+    per_class = lambda v: torch.bincount(v, minlength=num_classes)[:num_classes].double()               # [C]
+    return torch.stack([per_class(pred[pred == target]), per_class(pred), per_class(target)]).numpy()
 
-def dice_from_counts(counts:np.ndarray, ignore_background:bool=True)->np.ndarray: # Dice per (foreground) class; nan if absent in both
-    "Dice per class from `dice_counts` (summed over batches)."
-    inter, ps, ts = counts[:, 1:] if ignore_background else counts
-    with np.errstate(invalid='ignore', divide='ignore'): return np.where(ps + ts > 0, 2 * inter / (ps + ts), np.nan)
+# %% ../nbs/02e_metrics.ipynb #17076f10
+def dice_from_counts(counts:np.ndarray, # [3, C] from dice_counts, summed over batches
+                     ignore_background:bool=True, # drop class 0
+                    )->np.ndarray: # Dice per (foreground) class; nan when a class is absent from both masks
+    "Dice per class from `dice_counts`."
+    inter, n_pred, n_true = counts[:, 1:] if ignore_background else counts   # [C'] each
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return np.where(n_pred + n_true > 0, 2 * inter / (n_pred + n_true), np.nan)
 
-def dice_score(pred, target, num_classes:int=2)->float:
+# %% ../nbs/02e_metrics.ipynb #9b2651de
+def dice_score(pred,   # int mask
+               target, # int mask, same shape
+               num_classes:int=2, # C, background included
+              )->float: # mean foreground Dice in [0, 1]
     "Mean foreground Dice of integer masks."
     return float(np.nanmean(dice_from_counts(dice_counts(pred, target, num_classes))))
 
+# %% ../nbs/02e_metrics.ipynb #9d4e3761
 def soft_dice_loss(logits:torch.Tensor, # [B, C, H, W]
                    target:torch.Tensor, # long [B, H, W]
-                   eps:float=1.0)->torch.Tensor:
+                   eps:float=1.0,       # smoothing in numerator and denominator
+                  )->torch.Tensor:      # scalar
     "1 − mean soft Dice over foreground classes (softmax probabilities, batch-level sums)."
-    p = logits.float().softmax(1)                                    # [B, C, H, W]
-    t = F.one_hot(target, p.shape[1]).permute(0, 3, 1, 2).float()    # [B, C, H, W]
-    inter, s = (p * t).sum((0, 2, 3)), (p + t).sum((0, 2, 3))        # [C]
-    return 1 - ((2 * inter + eps) / (s + eps))[1:].mean()
+    p = logits.float().softmax(1)                                           # [B, C, H, W]
+    t = F.one_hot(target, p.shape[1]).permute(0, 3, 1, 2).float()           # [B, C, H, W]
+    inter, total = (p * t).sum((0, 2, 3)), (p + t).sum((0, 2, 3))           # [C]
+    return 1 - ((2 * inter + eps) / (total + eps))[1:].mean()
 
 # %% ../nbs/02e_metrics.ipynb #daba308f
-def knn_scores(train_f, train_y, test_f, k:int=20, T:float=0.07, num_classes=None, chunk:int=1024)->np.ndarray: # [N_test, C]
+def knn_scores(train_f,  # train features [N, D]
+               train_y,  # int train labels [N]
+               test_f,   # test features [M, D]
+               k:int=20, T:float=0.07, # neighbours, temperature
+               num_classes=None,       # C (default: the largest train label + 1)
+               chunk:int=1024,         # test images per similarity block
+              )->np.ndarray:           # class scores [M, C], rows summing to 1
     "DINO's weighted k-NN: top-k cosine neighbours vote with weight exp(sim/T); returns normalised class scores."
-    tr = F.normalize(torch.as_tensor(np.asarray(train_f), dtype=torch.float32), dim=1)  # [N, D]
-    ty = torch.as_tensor(np.asarray(train_y)).long()
-    C, k, out = num_classes or int(ty.max()) + 1, min(k, len(tr)), []
-    for q in torch.as_tensor(np.asarray(test_f), dtype=torch.float32).split(chunk):
-        sim, idx = (F.normalize(q, dim=1) @ tr.T).topk(k, dim=1)               # [b, k]
-        out.append(torch.zeros(len(q), C).scatter_add_(1, ty[idx], (sim / T).exp()))  # [b, C]
-    s = torch.cat(out)
-    return (s / s.sum(1, keepdim=True)).numpy()
+    train = F.normalize(torch.as_tensor(np.asarray(train_f), dtype=torch.float32), dim=1)  # [N, D]
+    labels = torch.as_tensor(np.asarray(train_y)).long()                                 # [N]
+    C, k, votes = num_classes or int(labels.max()) + 1, min(k, len(train)), []
+    for query in torch.as_tensor(np.asarray(test_f), dtype=torch.float32).split(chunk):
+        sim, idx = (F.normalize(query, dim=1) @ train.T).topk(k, dim=1)                   # [b, k]
+        votes.append(torch.zeros(len(query), C).scatter_add_(1, labels[idx], (sim / T).exp()))  # [b, C]
+    scores = torch.cat(votes)                                                            # [M, C]
+    return (scores / scores.sum(1, keepdim=True)).numpy()
 
 # %% ../nbs/02e_metrics.ipynb #0b7c33a2
-def routing_matrix(routes:torch.Tensor, modality:torch.Tensor, n_experts:int, n_modalities:int)->np.ndarray:
+def routing_matrix(routes:torch.Tensor,   # int expert per image [N]
+                   modality:torch.Tensor, # int modality per image [N]
+                   n_experts:int, n_modalities:int,
+                  )->np.ndarray:          # [n_modalities, n_experts], rows summing to 1 (0 for an absent modality)
     "Fraction of each modality's images sent to each expert: rows modalities, columns experts."
-    m = np.zeros((n_modalities, n_experts))
-    np.add.at(m, (modality.numpy(), routes.numpy()), 1)
-    return m / m.sum(1, keepdims=True).clip(1)
+    counts = np.zeros((n_modalities, n_experts))
+    np.add.at(counts, (modality.numpy(), routes.numpy()), 1)
+    return counts / counts.sum(1, keepdims=True).clip(1)
 
 # %% ../nbs/02e_metrics.ipynb #8d01f708
 def routing_nmi(modality, # int modality per image [N]
