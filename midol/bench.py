@@ -4,25 +4,27 @@ r"""Where a pretraining step's time goes: the backbone floor, the heads and loss
 
 # %% ../nbs/07_bench.ipynb #165a346b
 from __future__ import annotations
-import datetime, json, math, os, platform, resource, shlex, statistics, sys, tempfile, time, warnings
+import dataclasses, json, os, resource, shlex, statistics, sys, tempfile, time, warnings
 from pathlib import Path
 import numpy as np, torch
 from torch.utils.flop_counter import FlopCounterMode
 from torch.utils._python_dispatch import TorchDispatchMode
-from .data import MultiCrop
+from matplotlib.figure import Figure
+from fastcore.script import call_parse, bool_arg
+from .data import index_tensor
 from .model import create_backbone, backbone_spec, multicrop_features, VARIANTS, FIDELITIES, SWIN_PAPER
 from .routing import sinkhorn_knopp, l_cst
 from .pretrain import (PRESETS, resolve_config, build_model, pretrain_dataset, epoch_batches, steps_per_epoch,
-                            param_groups, base_lr, cosine_schedule, clip_gradients, autocast_for, check_finite,
-                            log_values, step_seed, History, save_checkpoint, _rng_state)
-from .model import cosine_momentum
+                            param_groups, base_lr, run_schedules, apply_schedules, seed_step, optimizer_step, clip_gradients,
+                            autocast_for, check_finite, log_values, multicrop, History, save_checkpoint, checkpoint_state)
+from .reproduce import machine_info
 
 # %% auto #0
-__all__ = ['TARGETS', 'sync', 'interleave', 'cpu_model', 'machine_info', 'bench_config', 'make_multicrop', 'RandomImages',
-           'bench_dataset', 'floor_step', 'TrainStep', 'Loop', 'checkpoint_seconds', 'checkpoints_per_step',
-           'count_flops', 'first_images', 'peak_rss_bytes', 'rss_bytes', 'memory_snapshot', 'count_ops', 'l_cst_call',
-           'sinkhorn_call', 'fit_slope', 'loss_scaling', 'plot_scaling', 'host_syncs', 'targets_met', 'build_configs',
-           'ratios_of', 'run_bench', 'format_table', 'main']
+__all__ = ['TARGETS', 'CONFIG_KEYS', 'sync', 'interleave', 'bench_config', 'RandomImages', 'bench_dataset', 'floor_step',
+           'TrainStep', 'Loop', 'checkpoint_seconds', 'checkpoints_per_step', 'count_flops', 'first_images',
+           'peak_rss_bytes', 'rss_bytes', 'memory_snapshot', 'count_ops', 'l_cst_call', 'sinkhorn_call', 'fit_slope',
+           'loss_scaling', 'plot_scaling', 'host_syncs', 'targets_met', 'BenchSettings', 'build_configs', 'ratios_of',
+           'time_configs', 'loop_costs', 'flops_per_image', 'run_bench', 'format_table', 'main']
 
 # %% ../nbs/07_bench.ipynb #eaa62c8a
 def sync(device:str|torch.device):
@@ -44,24 +46,6 @@ def interleave(fns:dict,          # name -> callable with no arguments
         if progress: print(f"round {r + 1}/{warmup + repeats} done", file=sys.stderr, flush=True)
     return times
 
-# %% ../nbs/07_bench.ipynb #c7136a0d
-def cpu_model()->str:
-    "The CPU's model name from /proc/cpuinfo (or `platform.processor()` elsewhere)."
-    try:
-        for line in open('/proc/cpuinfo'):
-            if line.startswith('model name'): return line.split(':', 1)[1].strip()
-    except OSError: pass
-    return platform.processor() or 'unknown'
-
-def machine_info(device:str='cpu')->dict:
-    "The facts a benchmark number depends on: cores, CPU, threads, load, GPU, versions, date."
-    info = dict(nproc=os.cpu_count(), cpu_model=cpu_model(), torch=torch.__version__, python=platform.python_version(),
-                torch_threads=torch.get_num_threads(), loadavg=list(os.getloadavg()), device=str(device),
-                date=datetime.datetime.now().astimezone().isoformat(timespec='seconds'))
-    if torch.device(device).type == 'cuda':
-        info.update(gpu=torch.cuda.get_device_name(device), cuda=torch.version.cuda)
-    return info
-
 # %% ../nbs/07_bench.ipynb #24f3aae7
 def bench_config(preset:str='cpu',    # a key of PRESETS
                  variant:str='midol', # one of VARIANTS
@@ -76,21 +60,19 @@ def bench_config(preset:str='cpu',    # a key of PRESETS
     if cfg['arch'] == SWIN_PAPER: cfg['arch'] = 'swin_base'   # the presets name timm's model; backbone_spec wants 'swin_base'
     return cfg
 
-def make_multicrop(cfg:dict, device='cpu')->MultiCrop:
-    "The MultiCrop that `midol.pretrain.pretrain` builds for `cfg`."
-    return MultiCrop(n_global=cfg['n_global'], n_local=cfg['n_local'], global_size=cfg['global_size'],
-                     local_size=cfg['local_size'], global_scale=tuple(cfg['global_scale']),
-                     local_scale=tuple(cfg['local_scale'])).to(device)
-
 # %% ../nbs/07_bench.ipynb #87ddfbdd
-class RandomImages(torch.utils.data.Dataset):
-    "`n` random uint8 images [3, size, size] held in memory (`.images`), items shaped like SynthMed-5's."
+class RandomImages:
+    "`n` random uint8 images [3, size, size] in memory, as a `PretrainData` of one modality without labels."
+    modalities = ('random',)
     def __init__(self, n:int, size:int, seed:int=0):
-        self.images = torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+        self.images = torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))  # [n,3,S,S]
+        self.size, self.skipped = size, []
+        self.modality, self.labels = torch.zeros(n, dtype=torch.int64), torch.full((n,), -1, dtype=torch.int64)  # [n], [n]
     def __len__(self): return len(self.images)
-    def __getitem__(self, i): return self.images[i], 0, -1
+    def batch(self, idx)->torch.Tensor: return self.images[index_tensor(idx)]  # uint8 [len(idx),3,S,S]
 
-def bench_dataset(cfg:dict, data:str='auto')->torch.utils.data.Dataset:
+# %% ../nbs/07_bench.ipynb #c6d08ded
+def bench_dataset(cfg:dict, data:str='auto'): # -> PretrainData
     "SynthMed-5 (`data='synthmed'`, default up to 64 px) or `RandomImages` (`'random'`) for the loop of `cfg`."
     if data == 'auto': data = 'synthmed' if cfg['img_size'] <= 64 else 'random'
     if data == 'synthmed': return pretrain_dataset(cfg)
@@ -133,56 +115,50 @@ class TrainStep:
         self.scaler = torch.amp.GradScaler('cuda', enabled=self.dev.type == 'cuda' and cfg['precision'] == 'fp16')
 
     def __call__(self, views:list, epoch:float=0., momentum:float|None=None)->dict:
-        with autocast_for(self.cfg['precision'], self.dev): o = self.model(views, epoch=epoch)
-        self.opt.zero_grad(set_to_none=True)
-        self.scaler.scale(o['loss']).backward()
-        self.scaler.unscale_(self.opt); clip_gradients(self.model.student, self.cfg['clip_grad'], self.cfg['clip_mode'])
-        self.scaler.step(self.opt); self.scaler.update()
+        with autocast_for(self.cfg['precision'], self.dev): out = self.model(views, epoch=epoch)
+        optimizer_step(self.model, self.opt, self.scaler, out['loss'], self.cfg)
         self.model.update_teacher(self.cfg['momentum'] if momentum is None else momentum)
-        return o
+        return out
 
 # %% ../nbs/07_bench.ipynb #00697159
 class Loop:
     "One iteration of `pretrain`'s loop body per call (data, views, step, EMA, logging), sharing a `TrainStep`."
-    def __init__(self, step:TrainStep, ds, log_dir:str|Path, sync_every:int=1):
-        self.step, self.ds, self.cfg, self.sync_every = step, ds, step.cfg, sync_every
+    def __init__(self, step:TrainStep, data, log_dir:str|Path, sync_every:int=1): # data: a PretrainData
+        self.step, self.data, self.cfg, self.sync_every = step, data, step.cfg, sync_every
         cfg, self.dev = self.cfg, step.dev
-        self.spe = steps_per_epoch(len(ds), cfg['batch_size'])
-        if self.spe == 0: raise ValueError(f"{len(ds)} images cannot fill one batch of {cfg['batch_size']}: lower batch_size")
-        total = self.spe * cfg['epochs']
-        self.lr = cosine_schedule(base_lr(cfg), cfg['min_lr'], total, self.spe * cfg['warmup_epochs'])
-        self.wd = cosine_schedule(cfg['weight_decay'], cfg['weight_decay_end'], total)
-        self.mom = [cosine_momentum(s, total, cfg['momentum'], 1.) for s in range(total)]
-        self.mc, self.hist = make_multicrop(cfg, self.dev), History(Path(log_dir) / 'history.csv')
+        self.epoch_steps = steps_per_epoch(len(data), cfg['batch_size'])
+        if self.epoch_steps == 0: raise ValueError(f"{len(data)} images cannot fill one batch of {cfg['batch_size']}: lower batch_size")
+        self.schedules = run_schedules(cfg, self.epoch_steps)
+        self.crops, self.hist = multicrop(cfg).to(self.dev), History(Path(log_dir) / 'history.csv')
         self.n, self.batches, self.pending = 0, iter(()), []
 
     def _next_batch(self):
         x = next(self.batches, None)
         if x is None:
-            self.batches = epoch_batches(self.ds, self.cfg['batch_size'], self.n // self.spe, self.cfg['seed'])
+            self.batches = epoch_batches(self.data, self.cfg['batch_size'], self.n // self.epoch_steps, self.cfg['seed'])
             x = next(self.batches)
         return x
 
+    def _at(self, n:int)->int: return n % len(self.schedules['lr'])  # schedule index of call n (wraps after `epochs`)
+
     def __call__(self):
-        cfg, dev, n, s = self.cfg, self.dev, self.n, self.n % len(self.lr)  # s: schedule index (wraps after `epochs`)
+        cfg, dev, n = self.cfg, self.dev, self.n
         x = self._next_batch()
-        for g in self.step.opt.param_groups:
-            g['lr'] = self.lr[s]
-            if g.get('apply_wd'): g['weight_decay'] = self.wd[s]
-        gen = torch.Generator(dev).manual_seed(step_seed(cfg['seed'], n))
-        torch.manual_seed(step_seed(cfg['seed'], n) + 1)
-        views = self.mc(x.to(dev, non_blocking=True), generator=gen)
-        o = self.step(views, epoch=n / self.spe, momentum=self.mom[s])
-        self.pending.append((n, {k: v.detach() for k, v in o.items()}))
+        apply_schedules(self.step.opt, self.schedules, self._at(n))
+        gen = seed_step(cfg['seed'], n, 0, dev)
+        views = self.crops(x.to(dev, non_blocking=True), generator=gen)
+        out = self.step(views, epoch=n / self.epoch_steps, momentum=self.schedules['momentum'][self._at(n)])
+        self.pending.append((n, {k: v.detach() for k, v in out.items()}))
         self.n += 1
         if len(self.pending) >= self.sync_every: self.flush()
 
     def flush(self):
         "Check and log the pending steps (what `pretrain` does after each step)."
-        for n, o in self.pending:
-            check_finite(o, n)
-            s = n % len(self.lr)
-            self.hist.log(dict(step=n + 1, epoch=n // self.spe, lr=float(self.lr[s]), momentum=float(self.mom[s]), **log_values(o)))
+        for n, out in self.pending:
+            check_finite(out, n)
+            s = self._at(n)
+            self.hist.log(dict(step=n + 1, epoch=n // self.epoch_steps, lr=float(self.schedules['lr'][s]),
+                               momentum=float(self.schedules['momentum'][s]), **log_values(out)))
         self.pending = []
 
 # %% ../nbs/07_bench.ipynb #71e0d127
@@ -190,13 +166,13 @@ def checkpoint_seconds(step:TrainStep, cfg:dict)->float:
     "Wall time of one `save_checkpoint` of the model, optimiser and scaler state, as `pretrain` writes it."
     with tempfile.TemporaryDirectory() as d:
         t = time.perf_counter()
-        save_checkpoint(dict(model=step.model.state_dict(), optimizer=step.opt.state_dict(), scaler=step.scaler.state_dict(),
-                             step=0, epoch=0, config=cfg, rng=_rng_state()), Path(d) / 'checkpoint.pt')
+        save_checkpoint(checkpoint_state(step.model, step.opt, step.scaler, 0, 0, cfg), Path(d) / 'checkpoint.pt')
         return time.perf_counter() - t
 
-def checkpoints_per_step(spe:int, ckpt_every:int)->float:
+# %% ../nbs/07_bench.ipynb #02ff1002
+def checkpoints_per_step(epoch_steps:int, ckpt_every:int)->float: # epoch_steps: steps per epoch
     "Average checkpoints per step: one at every epoch end, one every `ckpt_every` steps."
-    return 1 / spe + (1 / ckpt_every if ckpt_every else 0.)
+    return 1 / epoch_steps + (1 / ckpt_every if ckpt_every else 0.)
 
 # %% ../nbs/07_bench.ipynb #0bd9f72f
 def count_flops(fn, *args)->int:
@@ -204,6 +180,7 @@ def count_flops(fn, *args)->int:
     with FlopCounterMode(display=False) as fc: fn(*args)
     return int(fc.get_total_flops())
 
+# %% ../nbs/07_bench.ipynb #4f3838d0
 def first_images(views:list, n:int=1)->list:
     "The views of the first `n` images of a batch of views."
     return [v[:n] for v in views]
@@ -214,12 +191,14 @@ def peak_rss_bytes()->int:
     r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(r if sys.platform == 'darwin' else r * 1024)
 
+# %% ../nbs/07_bench.ipynb #6bd1ad44
 def rss_bytes()->int|None:
     "Current resident set size in bytes (None without psutil)."
     try: import psutil
     except ImportError: return None
     return int(psutil.Process().memory_info().rss)
 
+# %% ../nbs/07_bench.ipynb #ba8fd292
 def memory_snapshot(device='cpu')->dict:
     "Peak and current memory of this process, and on a GPU the peak allocated since the last reset."
     out = dict(peak_rss_bytes=peak_rss_bytes(), rss_bytes=rss_bytes())
@@ -243,14 +222,15 @@ def count_ops(fn, *args)->int:
 def l_cst_call(b:int, m:int=8, v_t:int=2, d:int=256, n:int=5, device='cpu', seed:int=0):
     "A callable running L_cst forward + backward on random [M, B, d] / [V_t, B, d] inputs, B = `b` images."
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn(m, b, d, generator=g).to(device).requires_grad_()
-    y, e = torch.randn(v_t, b, d, generator=g).to(device), torch.randint(0, n, (b,), generator=g).to(device)
+    x = torch.randn(m, b, d, generator=g).to(device).requires_grad_()                               # [M, B, d]
+    y, e = torch.randn(v_t, b, d, generator=g).to(device), torch.randint(0, n, (b,), generator=g).to(device)  # [V_t, B, d], [B]
     def f(): x.grad = None; l_cst(x, y, e, n).backward()
     return f
 
+# %% ../nbs/07_bench.ipynb #5b587579
 def sinkhorn_call(b:int, v_t:int=2, n:int=5, iters:int=100, device='cpu', seed:int=0):
     "A callable running Sinkhorn–Knopp (paper mode: logits / 0.04, ε 0.05, `iters` iterations) on V_t·B rows."
-    s = torch.randn(v_t * b, n, generator=torch.Generator().manual_seed(seed)).to(device) / 0.04
+    s = torch.randn(v_t * b, n, generator=torch.Generator().manual_seed(seed)).to(device) / 0.04  # [V_t*B, N]
     return lambda: sinkhorn_knopp(s, 0.05, iters)
 
 # %% ../nbs/07_bench.ipynb #8445ea80
@@ -258,6 +238,7 @@ def fit_slope(sizes, times)->float:
     "Least-squares slope of log(times) against log(sizes): the measured exponent of t ∝ B^slope."
     return float(np.polyfit(np.log(np.asarray(sizes, float)), np.log(np.asarray(times, float)), 1)[0])
 
+# %% ../nbs/07_bench.ipynb #aff63b15
 def loss_scaling(sizes=(64, 128, 256, 512, 1024), # batch sizes B (images), log-spaced
                  repeats:int=5, warmup:int=1, device='cpu')->dict:
     "Median seconds of L_cst (fwd + bwd) and Sinkhorn per B, fitted exponents, and op counts at the smallest and largest B."
@@ -271,9 +252,8 @@ def loss_scaling(sizes=(64, 128, 256, 512, 1024), # batch sizes B (images), log-
     return out
 
 # %% ../nbs/07_bench.ipynb #f8024429
-def plot_scaling(sc:dict, path=None):
+def plot_scaling(sc:dict, path=None)->Figure: # sc: loss_scaling's result
     "Log-log plot of the L_cst and Sinkhorn times against B with the fitted slopes and a B² guide; saved when `path`."
-    from matplotlib.figure import Figure
     fig = Figure(figsize=(4.2, 3), dpi=80); ax = fig.add_subplot()
     b = np.asarray(sc['sizes'], float)
     for k, c in (('l_cst', 'tab:blue'), ('sinkhorn', 'tab:orange')):
@@ -308,41 +288,52 @@ TARGETS = {'midol_over_dino': ('<=', 1.10, ('cpu',)),             # ratio: (comp
            'loop_over_step': ('>=', 0.85, ('cpu', 'paper', 'official')),   # `tiny` is for tests: its step is 20 ms
            'views_over_loop': ('>=', 2.0, ('cpu', 'paper', 'official'))}
 
-def _stat(times:list, batch:int)->dict:
-    "Median seconds and images per second of a list of timings."
-    med = statistics.median(times)
-    return dict(median_s=med, images_per_s=batch / med, min_s=min(times), times_s=times)
-
 def targets_met(ratios:dict, preset:str='cpu')->dict:
     "Each target ratio with its value, its bound, whether the bound applies to `preset`, and whether it is met."
     return {k: dict(value=ratios[k], target=f'{op} {v}', applies=preset in where,
                     met=bool(ratios[k] <= v if op == '<=' else ratios[k] >= v))
             for k, (op, v, where) in TARGETS.items() if k in ratios}
 
+# %% ../nbs/07_bench.ipynb #7511b255
+@dataclasses.dataclass
+class BenchSettings:
+    "What one benchmark run measures, and how often."
+    repeats: int = 5                # timed rounds
+    warmup: int = 1                 # untimed rounds first
+    variants: tuple = VARIANTS
+    fidelities: tuple = FIDELITIES
+    batch_size: int = 0             # 0 = the preset's
+    data: str = 'auto'              # 'synthmed', 'random' or 'auto'
+    scaling_sizes: tuple = (64, 128, 256, 512, 1024)  # B for the L_cst / Sinkhorn study; () skips it
+    optimize: bool = False          # add fused AdamW + torch.compile and the sync_every=10 loop
+    out_dims: tuple = ()            # extra prototype counts for dino and official midol
+    peak_tflops: float = 0.         # device peak (e.g. 989 for H100 SXM dense bf16) for MFU; 0 = not reported
+    progress: bool = True           # a line per timed round on stderr
+
 # %% ../nbs/07_bench.ipynb #30a03acd
-def build_configs(preset:str, device, variants=VARIANTS, fidelities=FIDELITIES, data:str='auto', log_dir='.',
-                  optimize:bool=False, out_dims=(), **overrides)->tuple[dict, dict, dict]:
+def build_configs(preset:str, device, settings:BenchSettings, log_dir='.')->tuple[dict, dict, dict]:
     "(callables by name, TrainSteps by name, shared inputs) for one benchmark run."
+    s, overrides = settings, dict(batch_size=settings.batch_size)
     base = bench_config(preset, **overrides)
-    ds = bench_dataset(base, data)
-    x = ds.images[:base['batch_size']]                                # [B, 3, S, S] uint8
-    mc = make_multicrop(base, device)
-    views = mc(x.to(device), generator=torch.Generator(device).manual_seed(0))
+    data = bench_dataset(base, s.data)
+    x = data.batch(list(range(base['batch_size'])))                 # [B, 3, S, S] uint8
+    crops = multicrop(base).to(device)
+    views = crops(x.to(device), generator=torch.Generator(device).manual_seed(0))
     fns, steps = {'floor': (lambda f=floor_step(base, device): f(views)),
                   'floor+adamw+ema': (lambda f=floor_step(base, device, optim=True): f(views))}, {}
-    for fid in fidelities:
-        for v in variants: steps[f'{v}/{fid}'] = TrainStep(bench_config(preset, v, fid, **overrides), device)
-    for k in out_dims:
+    for fid in s.fidelities:
+        for v in s.variants: steps[f'{v}/{fid}'] = TrainStep(bench_config(preset, v, fid, **overrides), device)
+    for k in s.out_dims:
         for v, fid in (('dino', 'paper'), ('midol', 'official')):
             steps[f'{v}/{fid}/K={k}'] = TrainStep(bench_config(preset, v, fid, **{**overrides, 'out_dim': k}), device)
     main = f"{base['variant']}/{base['fidelity']}"
-    if optimize: steps[f'{main}+fused+compile'] = TrainStep(base, device, fused=torch.device(device).type == 'cuda', compile=True)
-    fns.update({k: (lambda s=s: s(views)) for k, s in steps.items()})
-    fns['views'] = lambda: mc(x.to(device), generator=torch.Generator(device).manual_seed(1))
-    fns['loop'] = Loop(steps.get(main) or TrainStep(base, device), ds, log_dir)
-    if optimize:
-        fns['loop+sync_every=10'] = Loop(fns['loop'].step, ds, log_dir, sync_every=10)
-        fns['loop+fused+compile+sync_every=10'] = Loop(steps[f'{main}+fused+compile'], ds, log_dir, sync_every=10)
+    if s.optimize: steps[f'{main}+fused+compile'] = TrainStep(base, device, fused=torch.device(device).type == 'cuda', compile=True)
+    fns.update({k: (lambda step=step: step(views)) for k, step in steps.items()})
+    fns['views'] = lambda: crops(x.to(device), generator=torch.Generator(device).manual_seed(1))
+    fns['loop'] = Loop(steps.get(main) or TrainStep(base, device), data, log_dir)
+    if s.optimize:
+        fns['loop+sync_every=10'] = Loop(fns['loop'].step, data, log_dir, sync_every=10)
+        fns['loop+fused+compile+sync_every=10'] = Loop(steps[f'{main}+fused+compile'], data, log_dir, sync_every=10)
     return fns, steps, dict(cfg=base, views=views, main=main)
 
 # %% ../nbs/07_bench.ipynb #3940961a
@@ -359,56 +350,73 @@ def ratios_of(res:dict, main:str)->dict:
     r['views_over_loop'] = c['views']['images_per_s'] / c['loop']['images_per_s']
     return r
 
+# %% ../nbs/07_bench.ipynb #50427fbe
+def _stat(times:list, batch:int)->dict:
+    "Median seconds and images per second of a list of timings."
+    med = statistics.median(times)
+    return dict(median_s=med, images_per_s=batch / med, min_s=min(times), times_s=times)
+
+def time_configs(fns:dict, settings:BenchSettings, device:torch.device, batch:int)->dict: # batch: images per call
+    "Interleaved timing statistics of every configuration, with its CUDA peak memory on a GPU."
+    peaks = {}
+    def with_peak(k, f):
+        def g():
+            if device.type == 'cuda': torch.cuda.reset_peak_memory_stats(device)
+            f()
+            if device.type == 'cuda': peaks[k] = max(peaks.get(k, 0), int(torch.cuda.max_memory_allocated(device)))
+        return g
+    times = interleave({k: with_peak(k, f) for k, f in fns.items()}, settings.repeats, settings.warmup, device, settings.progress)
+    for f in fns.values():
+        if isinstance(f, Loop): f.flush(); f.hist.close()
+    return {k: dict(_stat(v, batch), **({'cuda_peak_bytes': peaks[k]} if k in peaks else {})) for k, v in times.items()}
+
+# %% ../nbs/07_bench.ipynb #6c513648
+def loop_costs(loop:Loop, loop_seconds:float)->dict: # loop_seconds: median seconds of one loop call
+    "The loop's throughput once checkpoints are counted: one checkpoint's time, spread over the steps between two."
+    cfg = loop.cfg
+    seconds = checkpoint_seconds(loop.step, cfg)
+    per = checkpoints_per_step(steps_per_epoch(5 * cfg['n_per_modality'], cfg['batch_size']), cfg['ckpt_every'])  # SynthMed-5's epoch
+    return dict(checkpoint_s=seconds, checkpoints_per_step=per, steps_per_epoch=loop.epoch_steps,
+                images_per_s_with_checkpoints=cfg['batch_size'] / (loop_seconds + seconds * per))
+
+# %% ../nbs/07_bench.ipynb #512379c7
+def flops_per_image(steps:dict, inputs:dict, device)->dict: # inputs: build_configs's shared inputs
+    "FLOPs per image of the backbone floor (on one image's views) and of the main training step (on the batch)."
+    cfg, main, views = inputs['cfg'], inputs['main'], inputs['views']
+    return dict(per_image_floor=count_flops(floor_step(cfg, device), first_images(views)),
+                per_image_step=count_flops(steps[main], views) / cfg['batch_size'] if main in steps else None)
+
 # %% ../nbs/07_bench.ipynb #67963cfa
-def run_bench(preset:str='cpu',     # tiny | cpu | paper | official
-              device:str='auto',    # 'auto' (cuda when available), 'cpu', 'cuda'
-              repeats:int=5,        # timed rounds
-              warmup:int=1,         # untimed rounds first
-              variants=VARIANTS, fidelities=FIDELITIES,
-              batch_size:int=0,     # 0 = the preset's
-              data:str='auto',      # 'synthmed', 'random' or 'auto'
-              scaling_sizes=(64, 128, 256, 512, 1024), # B for the L_cst / Sinkhorn study; () skips it
-              optimize:bool=False,  # add fused AdamW + torch.compile and the sync_every=10 loop
-              out_dims=(),          # extra prototype counts for dino and official midol
-              peak_tflops:float=0., # device peak (e.g. 989 for H100 SXM dense bf16) for MFU; 0 = not reported
-              progress:bool=True)->dict:
+CONFIG_KEYS = ('arch', 'batch_size', 'n_global', 'n_local', 'global_size', 'local_size', 'out_dim', 'num_experts',
+               'precision', 'clip_grad', 'clip_mode')  # the settings a result records
+
+def run_bench(preset:str='cpu',      # tiny | cpu | paper | official
+              device:str='auto',     # 'auto' (cuda when available), 'cpu', 'cuda'
+              settings:BenchSettings|None=None, # None: BenchSettings()
+              **changes)->dict:      # BenchSettings fields to change, e.g. repeats=2
     "Run the whole benchmark of one preset; return the result dictionary (see `format_table`)."
+    s = dataclasses.replace(settings or BenchSettings(), **changes)
     dev = torch.device('cuda' if device == 'auto' and torch.cuda.is_available() else 'cpu' if device == 'auto' else device)
     if dev.type == 'cuda' and not torch.cuda.is_available(): raise RuntimeError("device='cuda' asked for, but torch sees no GPU")
     t_start = time.perf_counter()
-    res = dict(preset=preset, machine=machine_info(dev), settings=dict(repeats=repeats, warmup=warmup, data=data))
+    res = dict(preset=preset, machine=machine_info(dev), settings=dataclasses.asdict(s))
     with tempfile.TemporaryDirectory() as d:
-        fns, steps, inp = build_configs(preset, dev, variants, fidelities, data, d, optimize, out_dims, batch_size=batch_size)
-        cfg = inp['cfg']; B = cfg['batch_size']
-        res['config'] = {k: cfg[k] for k in ('arch', 'batch_size', 'n_global', 'n_local', 'global_size', 'local_size',
-                                             'out_dim', 'num_experts', 'precision', 'clip_grad', 'clip_mode')}
+        fns, steps, inp = build_configs(preset, dev, s, d)
+        cfg, main = inp['cfg'], inp['main']
+        res['config'] = {k: cfg[k] for k in CONFIG_KEYS}
         res['memory_after_build'] = memory_snapshot(dev)
-        peaks = {}
-        def peak(k, f):
-            def g():
-                if dev.type == 'cuda': torch.cuda.reset_peak_memory_stats(dev)
-                f()
-                if dev.type == 'cuda': peaks[k] = max(peaks.get(k, 0), int(torch.cuda.max_memory_allocated(dev)))
-            return g
-        times = interleave({k: peak(k, f) for k, f in fns.items()}, repeats, warmup, dev, progress)
-        for k, f in fns.items():
-            if isinstance(f, Loop): f.flush(); f.hist.close()
-        res['configs'] = {k: dict(_stat(v, B), **({'cuda_peak_bytes': peaks[k]} if k in peaks else {})) for k, v in times.items()}
+        res['configs'] = time_configs(fns, s, dev, cfg['batch_size'])
         res['memory_after_timing'] = memory_snapshot(dev)
-        main, loop = inp['main'], fns['loop']
-        ck = checkpoint_seconds(loop.step, cfg); per = checkpoints_per_step(steps_per_epoch(5 * cfg['n_per_modality'], B), cfg['ckpt_every'])
-        res['loop'] = dict(checkpoint_s=ck, checkpoints_per_step=per, steps_per_epoch=loop.spe,
-                           images_per_s_with_checkpoints=B / (res['configs']['loop']['median_s'] + ck * per))
-        res['flops'] = dict(per_image_floor=count_flops(floor_step(cfg, dev), first_images(inp['views'])),
-                            per_image_step=count_flops(steps[main], inp['views']) / B if main in steps else None)
+        res['loop'] = loop_costs(fns['loop'], res['configs']['loop']['median_s'])
+        res['flops'] = flops_per_image(steps, inp, dev)
         res['ratios'] = ratios_of(res, main)
         res['targets'] = targets_met(res['ratios'], preset)
-        if peak_tflops:
-            res['mfu'] = {k: res['flops']['per_image_step'] * res['configs'][k]['images_per_s'] / (peak_tflops * 1e12)
+        if s.peak_tflops:
+            res['mfu'] = {k: res['flops']['per_image_step'] * res['configs'][k]['images_per_s'] / (s.peak_tflops * 1e12)
                           for k in res['configs'] if k.startswith(main) or k.startswith('loop')}
-            res['mfu_peak_tflops'] = peak_tflops
+            res['mfu_peak_tflops'] = s.peak_tflops
         if dev.type == 'cuda': res['host_syncs'] = {k: host_syncs(fns[k]) for k in (main, 'loop') if k in fns}
-    if scaling_sizes: res['scaling'] = loss_scaling(tuple(scaling_sizes), repeats, warmup, dev)
+    if s.scaling_sizes: res['scaling'] = loss_scaling(tuple(s.scaling_sizes), s.repeats, s.warmup, dev)
     res['machine']['loadavg_after'] = list(os.getloadavg())
     res['wall_s'] = time.perf_counter() - t_start
     return res
@@ -444,8 +452,6 @@ def format_table(res:dict)->str:
     return '\n'.join(lines)
 
 # %% ../nbs/07_bench.ipynb #b8b94f0e
-from fastcore.script import call_parse, bool_arg
-
 def _ints(s:str)->tuple: return tuple(int(v) for v in s.split(',') if v.strip())
 
 @call_parse
@@ -465,8 +471,8 @@ def main(preset:str='cpu',        # tiny | cpu | paper | official
          threads:int=1):          # torch CPU threads on a CPU run; 1 keeps ratios stable on a shared machine, 0 = torch's default
     "Benchmark one preset: floor, variants, views, loop, FLOPs, memory, L_cst/Sinkhorn scaling; print and write JSON."
     if threads and not (device in ('auto', 'cuda') and torch.cuda.is_available()): torch.set_num_threads(threads)
-    res = run_bench(preset, device, repeats, warmup, tuple(variants.split(',')), tuple(fidelities.split(',')), batch_size,
-                    data, _ints(scaling_sizes), optimize, _ints(out_dims), peak_tflops)
+    res = run_bench(preset, device, BenchSettings(repeats, warmup, tuple(variants.split(',')), tuple(fidelities.split(',')),
+                                                  batch_size, data, _ints(scaling_sizes), optimize, _ints(out_dims), peak_tflops))
     res['command'] = ' '.join(['python -m midol.bench'] + [shlex.quote(a) for a in sys.argv[1:]])
     print(format_table(res))
     if out:

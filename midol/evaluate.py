@@ -415,7 +415,7 @@ def knn_protocol(feats:dict,       # {'train', 'test': (features [N, D], labels 
     C = num_classes or _n_classes(train_y, test_y)
     return classification_result(test_y, knn_scores(train_f, train_y, test_f, k, T, C))
 
-# %% ../nbs/04_evaluate.ipynb #783310a7
+# %% ../nbs/04_evaluate.ipynb #d14823c0
 class LinearHead(nn.Module):
     "A linear classifier on features standardised with fixed train-split statistics."
     def __init__(self, train_features:np.ndarray, # [N, D], sets the mean and std
@@ -424,6 +424,7 @@ class LinearHead(nn.Module):
         f = torch.as_tensor(np.asarray(train_features), dtype=torch.float32)           # [N, D]
         self.register_buffer('mean', f.mean(0)); self.register_buffer('std', f.std(0).clamp_min(1e-6))  # [D]
         self.fc = nn.Linear(f.shape[1], num_classes)
+        nn.init.trunc_normal_(self.fc.weight, std=0.01); nn.init.zeros_(self.fc.bias)  # near zero: the first steps decide
     def forward(self, x): return self.fc((x.float() - self.mean) / self.std)          # [B, C]
 
 # %% ../nbs/04_evaluate.ipynb #ea826b8a

@@ -4,50 +4,55 @@
 
 # %% ../nbs/03_pretrain.ipynb #9fc5fb19
 from __future__ import annotations
-import dataclasses, hashlib, json, math, os, random, time, warnings
+import contextlib, dataclasses, fcntl, hashlib, json, math, os, random, time, warnings
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.distributed as dist
-from torch.utils.data import DataLoader, DistributedSampler, Subset
+from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
-from .data import MultiCrop, SynthMed5, project_root, IMAGENET_MEAN, IMAGENET_STD
-from .model import MIDoL, model_config, backbone_spec, cosine_momentum, VARIANTS, FIDELITIES
-from .data import preprocess
-from .metrics import knn_scores, routing_matrix
+from safetensors.torch import save as safetensors_bytes
+from fastcore.script import call_parse, bool_arg
+from .data import (MultiCrop, SynthMed5, PretrainData, MULTICROP_PRESETS, project_root, preprocess,
+                        IMAGENET_MEAN, IMAGENET_STD)
+from .loaders import open_pretrain_source
+from .model import MIDoL, model_config, backbone_spec, VARIANTS, FIDELITIES
+from .metrics import knn_scores, routing_matrix, routing_nmi
 
 # %% auto #0
-__all__ = ['PRESETS', 'DATA_KINDS', 'resolve_config', 'pretrain_dataset', 'epoch_batches', 'steps_per_epoch', 'cosine_schedule',
-           'param_groups', 'base_lr', 'clip_gradients', 'CheckpointError', 'save_checkpoint', 'load_checkpoint',
-           'History', 'setup_distributed', 'autocast_for', 'NonFiniteLoss', 'check_finite', 'log_values', 'plain_views',
-           'step_seed', 'teacher_outputs', 'summarize', 'build_model', 'pretrain', 'plot_losses', 'plot_usage',
-           'plot_routing', 'plot_knn', 'run_config', 'config_diff', 'check_resumable', 'main']
+__all__ = ['CROP_KEYS', 'PRESETS', 'resolve_config', 'pretrain_dataset', 'epoch_batches', 'steps_per_epoch', 'cosine_schedule',
+           'base_lr', 'run_schedules', 'param_groups', 'clip_gradients', 'freeze_last_layer', 'save_checkpoint',
+           'CheckpointError', 'load_checkpoint', 'checkpoint_state', 'History', 'OutDirBusy', 'RunLock',
+           'setup_distributed', 'autocast_for', 'NonFiniteLoss', 'check_finite', 'log_values', 'plain_views',
+           'step_seed', 'apply_schedules', 'seed_step', 'multicrop', 'ordered_batches', 'teacher_outputs',
+           'routing_summary', 'knn_by_modality', 'strict_json', 'summarize', 'build_model', 'Run', 'start_run',
+           'optimizer_step', 'train_step', 'record_step', 'checkpoint_due', 'save_run', 'write_encoder', 'finish_run',
+           'pretrain', 'run_config', 'config_diff', 'check_resumable', 'parse_overrides', 'main']
 
 # %% ../nbs/03_pretrain.ipynb #a0fb4a4f
+CROP_KEYS = ('n_global', 'n_local', 'global_size', 'local_size', 'global_scale', 'local_scale')  # from MULTICROP_PRESETS
+
 _COMMON = dict(fidelity='paper', data='synthmed', n_per_modality=2000, n_val=300, n_test=500, augment=True,
-               global_scale=(0.4, 1.0), local_scale=(0.05, 0.4), betas=(0.9, 0.95), weight_decay=0.04,
-               weight_decay_end=0.04, min_lr=1e-6, lr_scale_batch=False, momentum=0.996, clip_grad=3.0,
-               clip_mode='norm', freeze_last_layer_epochs=0, precision='bf16', ckpt_every=200, num_workers=4,
-               num_experts=5, drop_path_rate=0.1, seed=0)
+               betas=(0.9, 0.95), weight_decay=0.04, weight_decay_end=0.04, min_lr=1e-6, lr_scale_batch=False,
+               momentum=0.996, clip_grad=3.0, clip_mode='norm', freeze_last_layer_epochs=0, precision='bf16',
+               ckpt_every=200, num_workers=4, num_experts=5, drop_path_rate=0.1, seed=0)
+
+def _preset(crops:str, **settings)->dict:
+    "The common settings, the crops of `MULTICROP_PRESETS[crops]`, then `settings`."
+    return {**_COMMON, **{k: MULTICROP_PRESETS[crops][k] for k in CROP_KEYS}, **settings}
 
 PRESETS = {
-    'tiny': {**_COMMON, 'arch': 'swin_tiny_test', 'img_size': 32, 'global_size': 32, 'local_size': 16,
-             'n_global': 2, 'n_local': 2, 'n_per_modality': 24, 'n_val': 8, 'n_test': 16, 'batch_size': 40,
-             'epochs': 2, 'warmup_epochs': 0, 'lr': 5e-4, 'out_dim': 256, 'ckpt_every': 2, 'num_workers': 0},
-    'cpu': {**_COMMON, 'arch': 'swin_cpu', 'img_size': 32, 'global_size': 32, 'local_size': 16,
-            'n_global': 2, 'n_local': 6, 'batch_size': 128, 'epochs': 10, 'warmup_epochs': 1, 'lr': 1e-3,
-            'out_dim': 4096, 'num_workers': 0},
-    'paper': {**_COMMON, 'arch': 'swin_base', 'img_size': 224, 'global_size': 224,
-              'local_size': 96, 'n_global': 2, 'n_local': 6, 'batch_size': 64, 'epochs': 100, 'warmup_epochs': 10,
-              'lr': 1e-4, 'out_dim': 65536},
-    'official': {**_COMMON, 'fidelity': 'official', 'arch': 'swin_base', 'img_size': 224,
-                 'global_size': 224, 'local_size': 224, 'n_global': 2, 'n_local': 2, 'batch_size': 64,
-                 'epochs': 100, 'warmup_epochs': 10, 'lr': 1e-4, 'lr_scale_batch': True, 'betas': (0.9, 0.999),
-                 'weight_decay_end': 0.4, 'clip_mode': 'param', 'freeze_last_layer_epochs': 1,
-                 'precision': 'fp16', 'num_experts': 4, 'out_dim': 65536},
+    'tiny': _preset('tiny', arch='swin_tiny_test', img_size=32, n_per_modality=24, n_val=8, n_test=16, batch_size=40,
+                    epochs=2, warmup_epochs=0, lr=5e-4, out_dim=256, ckpt_every=2, num_workers=0),
+    'cpu': _preset('cpu', arch='swin_cpu', img_size=32, batch_size=128, epochs=10, warmup_epochs=1, lr=1e-3,
+                   out_dim=4096, num_workers=0),
+    'paper': _preset('paper', arch='swin_base', img_size=224, batch_size=64, epochs=100, warmup_epochs=10, lr=1e-4,
+                     out_dim=65536),
+    'official': _preset('official', fidelity='official', arch='swin_base', img_size=224, batch_size=64, epochs=100,
+                        warmup_epochs=10, lr=1e-4, min_lr=1e-8, lr_scale_batch=True, betas=(0.9, 0.999),
+                        weight_decay_end=0.4, clip_mode='param', freeze_last_layer_epochs=1, precision='fp16',
+                        num_experts=4, out_dim=65536),
 }
 
 # %% ../nbs/03_pretrain.ipynb #29623b94
-DATA_KINDS = "'synthmed', a manifest CSV, a folder <root>/<modality>/..., or 'medmnist:<folder>'"
-
 def _check_choice(name, value, valid):
     "Raise a ValueError naming `name` and the valid choices unless `value` is one of them."
     if value not in valid: raise ValueError(f"unknown {name}={value!r}; valid values: {', '.join(map(repr, valid))}")
@@ -73,45 +78,64 @@ def resolve_config(preset:str='cpu',   # one of PRESETS
     return cfg
 
 # %% ../nbs/03_pretrain.ipynb #03a98f0e
+_DATA_KINDS = "'synthmed', a manifest CSV, a folder <root>/<modality>/..., or 'medmnist:<folder>'"
+
 def pretrain_dataset(cfg:dict, # resolved settings: data, img_size, seed, n_per_modality ...
-                     split:str='train'): # 'train' for pretraining, 'test' for the k-NN evaluation
+                     split:str='train', # 'train' for pretraining, 'test' for the k-NN evaluation
+                    )->PretrainData:
     "The dataset named by `cfg['data']`, images at `cfg['img_size']`."
     data, size = str(cfg['data']), cfg['img_size']
     if data == 'synthmed':
         n = {'train': cfg['n_per_modality'], 'val': cfg['n_val'], 'test': cfg['n_test']}[split]
         return SynthMed5(split, size=size, n_per_modality=n, seed=cfg['seed'])
-    from midol.loaders import open_pretrain_source
     if not data.startswith('medmnist:') and not Path(data).exists():
-        raise FileNotFoundError(f"data={data!r} does not exist; expected {DATA_KINDS}")
+        raise FileNotFoundError(f"data={data!r} does not exist; expected {_DATA_KINDS}")
     return open_pretrain_source(data, size, split if data.startswith('medmnist:') or split != 'train' else None)
 
 # %% ../nbs/03_pretrain.ipynb #b33658ad
-def epoch_batches(ds,            # dataset of (image, modality, label)
+def epoch_batches(data:PretrainData,
                   batch_size:int, # per process
                   epoch:int, seed:int,
                   start:int=0,    # index of the first batch to yield (resume)
-                  rank:int=0, world:int=1, num_workers:int=0):
+                  rank:int=0, world:int=1,
+                  num_workers:int=0): # worker processes decoding batches (0: in this process)
     "Yield the uint8 image batches [B,3,S,S] of one epoch for this rank, from batch `start` on."
-    sampler = DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=True)
+    sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=True)
     sampler.set_epoch(epoch)
     idx = list(sampler)[start * batch_size: len(sampler) // batch_size * batch_size]
-    if hasattr(ds, 'images'):
-        for i in range(0, len(idx), batch_size): yield ds.images[idx[i:i + batch_size]]
-    else:
-        dl = DataLoader(Subset(ds, idx), batch_size=batch_size, num_workers=num_workers, drop_last=True)
-        for x, *_ in dl: yield x
+    chunks = [idx[i:i + batch_size] for i in range(0, len(idx), batch_size)]
+    if num_workers == 0: yield from map(data.batch, chunks)
+    else: yield from DataLoader(chunks, batch_size=None, num_workers=num_workers, collate_fn=data.batch)
 
-def steps_per_epoch(n:int, batch_size:int, world:int=1)->int:
+# %% ../nbs/03_pretrain.ipynb #877c3d29
+def steps_per_epoch(n:int, # images in the dataset
+                    batch_size:int, world:int=1)->int: # batch_size: per process
     "Number of full batches per epoch on each rank."
     return (n // world) // batch_size
 
 # %% ../nbs/03_pretrain.ipynb #82148397
-def cosine_schedule(base:float, final:float, total_steps:int, warmup_steps:int=0, warmup_start:float=0.)->np.ndarray:
+def cosine_schedule(base:float,  # value after the warm-up
+                    final:float, # value the cosine tends to at the last step
+                    total_steps:int, warmup_steps:int=0,
+                    warmup_start:float=0.)->np.ndarray: # [total_steps]
     "Per-step values: linear warm-up from `warmup_start` to `base`, then a cosine from `base` to `final`."
     warm = np.linspace(warmup_start, base, warmup_steps, endpoint=False)
     t = np.arange(total_steps - warmup_steps)
     cos = final + 0.5 * (base - final) * (1 + np.cos(np.pi * t / max(len(t), 1)))
     return np.concatenate([warm, cos])[:total_steps]
+
+# %% ../nbs/03_pretrain.ipynb #5172ad12
+def base_lr(cfg:dict, world:int=1)->float:
+    "The peak learning rate of a run (scaled by the global batch / 256 when `lr_scale_batch`)."
+    return cfg['lr'] * (cfg['batch_size'] * world / 256 if cfg['lr_scale_batch'] else 1.)
+
+# %% ../nbs/03_pretrain.ipynb #49861b75
+def run_schedules(cfg:dict, steps_per_epoch:int, world:int=1)->dict: # name -> per-step values [epochs * steps_per_epoch]
+    "The per-step learning rate, weight decay and EMA momentum of a run."
+    total = steps_per_epoch * cfg['epochs']
+    return dict(lr=cosine_schedule(base_lr(cfg, world), cfg['min_lr'], total, steps_per_epoch * cfg['warmup_epochs']),
+                weight_decay=cosine_schedule(cfg['weight_decay'], cfg['weight_decay_end'], total),
+                momentum=cosine_schedule(cfg['momentum'], 1., total))
 
 # %% ../nbs/03_pretrain.ipynb #8d75f610
 def param_groups(model:torch.nn.Module)->list:
@@ -121,10 +145,6 @@ def param_groups(model:torch.nn.Module)->list:
         if p.requires_grad: (no_decay if p.ndim <= 1 or n.endswith('.bias') else decay).append(p)
     return [dict(params=decay, apply_wd=True), dict(params=no_decay, weight_decay=0., apply_wd=False)]
 
-def base_lr(cfg:dict, world:int=1)->float:
-    "The peak learning rate of a run (scaled by the global batch / 256 when `lr_scale_batch`)."
-    return cfg['lr'] * (cfg['batch_size'] * world / 256 if cfg['lr_scale_batch'] else 1.)
-
 # %% ../nbs/03_pretrain.ipynb #b49cff3c
 def clip_gradients(model:torch.nn.Module, max_norm:float, mode:str='norm'):
     "Clip the global gradient norm (`mode='norm'`) or each parameter's (`mode='param'`) to `max_norm`."
@@ -133,9 +153,13 @@ def clip_gradients(model:torch.nn.Module, max_norm:float, mode:str='norm'):
     if mode == 'norm': torch.nn.utils.clip_grad_norm_(params, max_norm); return
     for p in params: torch.nn.utils.clip_grad_norm_([p], max_norm)
 
-# %% ../nbs/03_pretrain.ipynb #ddb05fef
-class CheckpointError(RuntimeError): "A checkpoint file is missing, truncated or corrupt."
+# %% ../nbs/03_pretrain.ipynb #23c5b44b
+def freeze_last_layer(model:torch.nn.Module):
+    "Drop the gradient of every `last_layer` parameter (the prototype layer), so the optimiser step leaves it unchanged."
+    for n, p in model.named_parameters():
+        if 'last_layer' in n: p.grad = None
 
+# %% ../nbs/03_pretrain.ipynb #ddb05fef
 def _atomic_write(path:Path, write):
     "Call `write(f)` on a temporary file beside `path`, fsync it, then rename it over `path`."
     tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
@@ -150,6 +174,9 @@ def save_checkpoint(state:dict, path:str|Path):
     _atomic_write(path, lambda f: torch.save(state, f))
     _atomic_write(path.with_name(path.name + '.sha256'), lambda f: f.write(_sha256(path).encode()))
 
+# %% ../nbs/03_pretrain.ipynb #22d6c47c
+class CheckpointError(RuntimeError): "A checkpoint file is missing, truncated or corrupt."
+
 def load_checkpoint(path:str|Path)->dict:
     "Load a checkpoint written by `save_checkpoint`, refusing one whose bytes do not match its SHA-256."
     path = Path(path); digest = path.with_name(path.name + '.sha256')
@@ -158,6 +185,16 @@ def load_checkpoint(path:str|Path)->dict:
         raise CheckpointError(f"{path} is truncated or corrupt (its SHA-256 does not match {digest.name}); "
                               "delete it to start over, or restore a copy")
     return torch.load(path, map_location='cpu', weights_only=False)
+
+# %% ../nbs/03_pretrain.ipynb #55d6aef7
+def checkpoint_state(model:torch.nn.Module, optimizer:torch.optim.Optimizer, scaler:torch.amp.GradScaler,
+                     step:int, epoch:int, # steps done; the epoch a resumed run starts in
+                     cfg:dict)->dict:
+    "Everything `save_checkpoint` stores for a run after `step` steps."
+    rng = dict(torch=torch.get_rng_state(), numpy=np.random.get_state(), python=random.getstate(),
+               cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
+    return dict(model=model.state_dict(), optimizer=optimizer.state_dict(), scaler=scaler.state_dict(), step=step,
+                epoch=epoch, config=cfg, rng=rng)
 
 # %% ../nbs/03_pretrain.ipynb #cf29c67d
 class History:
@@ -182,6 +219,25 @@ class History:
     def close(self):
         if self.f: self.f.close(); self.f = None
 
+# %% ../nbs/03_pretrain.ipynb #8da20a6e
+class OutDirBusy(RuntimeError): "Another live run is writing this out_dir."
+
+class RunLock:
+    "Exclusive lock on `out_dir/.lock`, held while a run writes `out_dir` and dropped by the OS when its process dies."
+    def __init__(self, out_dir): self.path, self.f = Path(out_dir) / '.lock', None
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.f = open(self.path, 'a+')
+        try: fcntl.flock(self.f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.f.seek(0); holder = self.f.read().strip() or '?'; self.f.close(); self.f = None
+            raise OutDirBusy(f"{self.path.parent} is being written by another run (process {holder}); wait for it to "
+                             "finish, or give this run another out_dir") from None
+        self.f.seek(0); self.f.truncate(); self.f.write(str(os.getpid())); self.f.flush()
+        return self
+    def __exit__(self, *exc):
+        fcntl.flock(self.f, fcntl.LOCK_UN); self.f.close(); self.f = None
+
 # %% ../nbs/03_pretrain.ipynb #cde07439
 def setup_distributed()->tuple[int, int, torch.device]:
     "Start torch.distributed when launched by torchrun; return (rank, world size, device)."
@@ -194,7 +250,9 @@ def setup_distributed()->tuple[int, int, torch.device]:
         return rank, world, torch.device('cuda', local)
     return rank, world, torch.device('cpu')
 
-def autocast_for(precision:str, device:torch.device):
+# %% ../nbs/03_pretrain.ipynb #27f22ccf
+def autocast_for(precision:str, # 'bf16', 'fp16' or 'fp32'
+                 device:torch.device):
     "The autocast context of a run: bf16 or fp16 on a GPU, full precision on a CPU."
     if device.type != 'cuda' or precision == 'fp32': return torch.autocast('cpu', enabled=False)
     return torch.autocast('cuda', dtype=torch.bfloat16 if precision == 'bf16' else torch.float16)
@@ -209,66 +267,128 @@ def check_finite(out:dict, step:int):
             raise NonFiniteLoss(f"step {step}: {k} = {v.item()} is not finite; the run stopped and the last good "
                                 "checkpoint was kept (lower the learning rate or use precision='fp32')")
 
+# %% ../nbs/03_pretrain.ipynb #9772eb10
+_USAGE = (('expert_usage', 'usage'), ('expert_usage_student', 'usage_student'))  # model output -> history column prefix
+
 def log_values(out:dict, world:int=1)->dict:
-    "The loss terms and expert usage of a step as floats, averaged over ranks when distributed."
+    "The loss terms and expert usages of a step as floats, averaged over ranks when distributed."
     keys = [k for k, v in out.items() if k.startswith('l') and v.dim() == 0]
     dev = out['loss'].device
-    usage = out.get('expert_usage', torch.zeros(0)).detach().float().flatten().to(dev)
-    vals = torch.cat([torch.stack([out[k].detach().float() for k in keys]), usage])
+    usages = {prefix: out[key].detach().float().flatten().to(dev) for key, prefix in _USAGE if key in out}
+    vals = torch.cat([torch.stack([out[k].detach().float() for k in keys]), *usages.values()])
     if world > 1: dist.all_reduce(vals); vals /= world
-    row = dict(zip(keys, vals[:len(keys)].tolist()))
-    row.update({f'usage_{i}': u for i, u in enumerate(vals[len(keys):].tolist())})
+    row, rest = dict(zip(keys, vals[:len(keys)].tolist())), vals[len(keys):].tolist()
+    for prefix, u in usages.items():
+        row.update({f'{prefix}_{i}': x for i, x in enumerate(rest[:len(u)])}); rest = rest[len(u):]
     return row
 
-def plain_views(x:torch.Tensor, mc:MultiCrop)->list:
-    "The views of `mc` without augmentation: whole images resized to the global and local sizes."
-    return [preprocess(x, mc.global_size if j < mc.n_global else mc.local_size, IMAGENET_MEAN, IMAGENET_STD) for j in range(mc.n_views)]
+# %% ../nbs/03_pretrain.ipynb #549d3b66
+def plain_views(x:torch.Tensor, # uint8 images [B,3,H,W]
+                crops:MultiCrop)->list: # M views [B,3,size,size], globals first
+    "The views of `crops` without augmentation: whole images resized to the global and local sizes."
+    return [preprocess(x, crops.global_size if j < crops.n_global else crops.local_size, IMAGENET_MEAN, IMAGENET_STD)
+            for j in range(crops.n_views)]
 
+# %% ../nbs/03_pretrain.ipynb #7e761803
 def step_seed(seed:int, step:int, rank:int=0)->int:
     "A 63-bit seed for the randomness of one step of one rank."
     return int.from_bytes(hashlib.sha256(f'{seed}/{step}/{rank}'.encode()).digest()[:8], 'little') >> 1
 
+# %% ../nbs/03_pretrain.ipynb #0abc75cb
+def apply_schedules(optimizer:torch.optim.Optimizer, schedules:dict, step:int): # schedules: run_schedules's
+    "Write step `step`'s learning rate, and weight decay where it applies, into the optimiser's groups."
+    for g in optimizer.param_groups:
+        g['lr'] = schedules['lr'][step]
+        if g.get('apply_wd'): g['weight_decay'] = schedules['weight_decay'][step]
+
+# %% ../nbs/03_pretrain.ipynb #ed73c60d
+def seed_step(seed:int, step:int, rank:int, device)->torch.Generator:
+    "Seed step `step` of `rank`: return the crops' generator, and reseed torch's global generator for the model."
+    generator = torch.Generator(device).manual_seed(step_seed(seed, step, rank))
+    torch.manual_seed(step_seed(seed, step, rank) + 1)
+    return generator
+
+# %% ../nbs/03_pretrain.ipynb #7c238556
+def multicrop(cfg:dict)->MultiCrop:
+    "The MultiCrop of a run: `cfg`'s numbers, sizes and scales of global and local views."
+    return MultiCrop(n_global=cfg['n_global'], n_local=cfg['n_local'], global_size=cfg['global_size'],
+                     local_size=cfg['local_size'], global_scale=tuple(cfg['global_scale']),
+                     local_scale=tuple(cfg['local_scale']))
+
+# %% ../nbs/03_pretrain.ipynb #bae78c9d
+def ordered_batches(data:PretrainData, batch_size:int=256):
+    "Every image of `data` in index order, as uint8 batches [b,3,S,S]."
+    for i in range(0, len(data), batch_size): yield data.batch(list(range(i, min(i + batch_size, len(data)))))
+
 # %% ../nbs/03_pretrain.ipynb #1fe286cc
 @torch.no_grad()
-def teacher_outputs(model:MIDoL, images:torch.Tensor, size:int, device, batch_size:int=256)->tuple:
-    "Teacher features [N,D] and top-1 experts [N] (or None) for uint8 `images`, resized to `size`."
+def teacher_outputs(model:MIDoL, batches, # uint8 image batches [b,3,H,W]
+                    size:int, device)->tuple: # size: side the images are resized to
+    "Teacher features [N,D] and top-1 experts [N] (None for `dino`) of the images of `batches`."
     feats, routes = [], []
-    for i in range(0, len(images), batch_size):
-        x = preprocess(images[i:i + batch_size].to(device), size, IMAGENET_MEAN, IMAGENET_STD)  # [b,3,size,size]
-        feats.append(model.teacher_features(x).float().cpu())
-        r = model.teacher_route(x)
+    for images in batches:
+        x = preprocess(images.to(device), size, IMAGENET_MEAN, IMAGENET_STD)  # [b,3,size,size]
+        feats.append(model.teacher_features(x).float().cpu())              # [b,D]
+        r = model.teacher_route(x)                                          # [b] or None
         if r is not None: routes.append(r.cpu())
     return torch.cat(feats), (torch.cat(routes) if routes else None)
 
-# %% ../nbs/03_pretrain.ipynb #898ee47a
-def summarize(model:MIDoL, cfg:dict, device, wall:float, n_images:int)->dict:
-    "The run's summary: routing NMI, expert usage, k-NN accuracy per modality, time and throughput."
-    from sklearn.metrics import normalized_mutual_info_score
-    train = pretrain_dataset(cfg, 'train')
-    try: test = pretrain_dataset(cfg, 'test')
-    except (ValueError, FileNotFoundError, KeyError) as e:
-        warnings.warn(f"no test split for the k-NN check ({e}); knn_accuracy is left empty"); test = None
-    f_tr, r_tr = teacher_outputs(model, _images(train), cfg['global_size'], device)
-    f_te = teacher_outputs(model, _images(test), cfg['global_size'], device)[0] if test is not None else None
-    out = dict(variant=cfg['variant'], preset=cfg['preset'], wall_seconds=round(wall, 1),
-               images_per_second=round(n_images / max(wall, 1e-9), 1))
-    if r_tr is not None:
-        out['routing_nmi'] = float(normalized_mutual_info_score(train.modality.numpy(), r_tr.numpy()))
-        out['expert_usage'] = (torch.bincount(r_tr, minlength=model.cfg.num_experts).float() / len(r_tr)).tolist()
-        out['routing_matrix'] = routing_matrix(r_tr, train.modality, model.cfg.num_experts, len(train.modalities)).tolist()
+# %% ../nbs/03_pretrain.ipynb #38d74786
+def routing_summary(routes:torch.Tensor,   # [N] teacher top-1 expert per image
+                    modality:torch.Tensor, # [N] modality index per image
+                    num_experts:int, num_modalities:int)->dict:
+    "Routing NMI, expert usage (and which routing it is) and routing matrix of the teacher's top-1 experts."
+    return dict(routing_nmi=routing_nmi(modality, routes),
+                expert_usage=(torch.bincount(routes, minlength=num_experts).float() / len(routes)).tolist(),
+                expert_usage_routing="teacher router's top-1 expert (argmax of its gate, no Sinkhorn), clean training images",
+                routing_matrix=routing_matrix(routes, modality, num_experts, num_modalities).tolist())
+
+# %% ../nbs/03_pretrain.ipynb #f2215b32
+def knn_by_modality(train_feats:torch.Tensor, train:PretrainData, # features [N_train, D] of `train`'s images
+                    test_feats:torch.Tensor, test:PretrainData)->dict: # features [N_test, D] of `test`'s images
+    "Weighted k-NN accuracy (k=20, T=0.07) on the fine classes of each modality, by modality name."
     knn = {}
-    for m, name in enumerate(train.modalities if test is not None else []):
+    for m, name in enumerate(train.modalities):
         tr, te = train.modality == m, test.modality == m
         if tr.any() and te.any() and (train.labels[tr] >= 0).all():
-            pred = knn_scores(f_tr[tr], train.labels[tr], f_te[te], k=20, T=0.07).argmax(1)
+            pred = knn_scores(train_feats[tr], train.labels[tr], test_feats[te], k=20, T=0.07).argmax(1)
             knn[name] = float((torch.as_tensor(pred) == test.labels[te]).float().mean())
-    out['knn_accuracy'] = knn
-    out['knn_accuracy_mean'] = float(np.mean(list(knn.values()))) if knn else float('nan')
-    return out
+    return knn
 
-def _images(ds)->torch.Tensor:
-    "All images of a dataset as one uint8 tensor [N,3,S,S] (in-memory datasets hold it already)."
-    return ds.images if hasattr(ds, 'images') else torch.stack([ds[i][0] for i in range(len(ds))])
+# %% ../nbs/03_pretrain.ipynb #0a0e9f57
+def _finite(v):
+    "`v` with every non-finite float, at any depth of dicts and lists, replaced by None."
+    if isinstance(v, float): return v if math.isfinite(v) else None
+    if isinstance(v, dict): return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)): return [_finite(x) for x in v]
+    return v
+
+def strict_json(obj, indent:int|None=1)->str:
+    "`obj` as standard JSON text: NaN and infinities become null."
+    return json.dumps(_finite(obj), indent=indent, allow_nan=False)
+
+# %% ../nbs/03_pretrain.ipynb #898ee47a
+_SKIPPED_SHOWN = 10  # unreadable files named in summary.json
+
+def _test_split(cfg:dict)->PretrainData|None:
+    "The test split for the k-NN check, or None (with a warning) when the source has none."
+    try: return pretrain_dataset(cfg, 'test')
+    except (ValueError, FileNotFoundError, KeyError) as e:
+        warnings.warn(f"no test split for the k-NN check ({e}); knn_accuracy is left empty"); return None
+
+def summarize(model:MIDoL, cfg:dict, train:PretrainData, # the run's training data
+              device, wall:float, n_images:int)->dict: # wall: seconds of training; n_images: images trained on
+    "The run's summary: routing NMI, expert usage, k-NN accuracy per modality, skipped files, time and throughput."
+    test = _test_split(cfg)
+    f_tr, r_tr = teacher_outputs(model, ordered_batches(train), cfg['global_size'], device)
+    f_te = teacher_outputs(model, ordered_batches(test), cfg['global_size'], device)[0] if test is not None else None
+    out = dict(variant=cfg['variant'], preset=cfg['preset'], wall_seconds=round(wall, 1),
+               images_per_second=round(n_images / max(wall, 1e-9), 1))
+    if r_tr is not None: out.update(routing_summary(r_tr, train.modality, model.cfg.num_experts, len(train.modalities)))
+    knn = knn_by_modality(f_tr, train, f_te, test) if test is not None else {}
+    out.update(knn_accuracy=knn, knn_accuracy_mean=float(np.mean(list(knn.values()))) if knn else None)
+    out.update(skipped_files=len(train.skipped), skipped_files_first=list(train.skipped[:_SKIPPED_SHOWN]))
+    return out
 
 # %% ../nbs/03_pretrain.ipynb #b870d122
 def build_model(cfg:dict)->MIDoL:
@@ -277,149 +397,150 @@ def build_model(cfg:dict)->MIDoL:
                               img_size=cfg['img_size'], num_experts=cfg['num_experts'], out_dim=cfg['out_dim'],
                               n_global=cfg['n_global'], drop_path_rate=cfg['drop_path_rate']))
 
-def _rng_state()->dict:
-    return dict(torch=torch.get_rng_state(), numpy=np.random.get_state(), python=random.getstate(),
-                cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
+# %% ../nbs/03_pretrain.ipynb #baa93ab9
+@dataclasses.dataclass
+class Run:
+    "What the steps of a pretraining run share."
+    cfg: dict; out: Path; rank: int; world: int; device: torch.device
+    data: PretrainData; model: MIDoL; optimizer: torch.optim.Optimizer; scaler: torch.amp.GradScaler
+    schedules: dict                        # lr, weight_decay, momentum: one value per step
+    crops: MultiCrop; steps_per_epoch: int
+    net: torch.nn.Module|None = None       # the model, or its DistributedDataParallel wrapper
+    history: History|None = None           # rank 0 only
+    step: int = 0                          # steps done
+
+# %% ../nbs/03_pretrain.ipynb #0fc92e4a
+def _write_config(run:Run):
+    "Write out_dir/config.json: the settings, the backbone's timm record, the model config and the step count."
+    cfg = run.cfg
+    rec = dict(cfg, backbone=backbone_spec(cfg['arch'], cfg['img_size'], cfg['drop_path_rate']), world_size=run.world,
+               model=dataclasses.asdict(run.model.cfg), total_steps=len(run.schedules['lr']))
+    (run.out / 'config.json').write_text(json.dumps(rec, indent=1, default=str))
+
+def start_run(cfg:dict, resume:bool=False)->Run: # resume: continue from out_dir/checkpoint.pt when present
+    "Set a run up: seeds, data, model, schedules, optimiser, crops, the checkpoint to resume, config.json, history."
+    rank, world, device = setup_distributed()
+    out = Path(cfg['out_dir']); out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg['seed']); np.random.seed(cfg['seed']); random.seed(cfg['seed'])
+    data = pretrain_dataset(cfg, 'train')
+    model = build_model(cfg).to(device)
+    epoch_steps = steps_per_epoch(len(data), cfg['batch_size'], world)
+    if epoch_steps == 0: raise ValueError(f"{len(data)} images cannot fill one batch of {cfg['batch_size']} x {world} processes: lower batch_size")
+    schedules = run_schedules(cfg, epoch_steps, world)
+    optimizer = torch.optim.AdamW(param_groups(model.student), lr=schedules['lr'][0], betas=tuple(cfg['betas']))
+    scaler = torch.amp.GradScaler('cuda', enabled=device.type == 'cuda' and cfg['precision'] == 'fp16')
+    run = Run(cfg, out, rank, world, device, data, model, optimizer, scaler, schedules, multicrop(cfg).to(device), epoch_steps)
+    resumed = resume and (out / 'checkpoint.pt').exists()
+    if resumed:
+        state = load_checkpoint(out / 'checkpoint.pt')
+        model.load_state_dict(state['model']); optimizer.load_state_dict(state['optimizer']); scaler.load_state_dict(state['scaler'])
+        run.step = state['step']
+    if rank == 0:
+        _write_config(run); run.history = History(out / 'history.csv', resume_step=run.step if resumed else None)
+    run.net = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
+    return run
+
+# %% ../nbs/03_pretrain.ipynb #3d286577
+def optimizer_step(model:MIDoL, optimizer:torch.optim.Optimizer, scaler:torch.amp.GradScaler,
+                   loss:torch.Tensor, cfg:dict, # cfg: clip_grad, clip_mode
+                   freeze_last:bool=False)->None: # drop the prototype layer's gradient (first epochs of `official`)
+    "Backward from `loss`, clip the student's gradients, and take the AdamW step."
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer); clip_gradients(model.student, cfg['clip_grad'], cfg['clip_mode'])
+    if freeze_last: freeze_last_layer(model.student)
+    scaler.step(optimizer); scaler.update()
+
+# %% ../nbs/03_pretrain.ipynb #94b0de14
+def train_step(run:Run, images:torch.Tensor, # uint8 [B,3,S,S]
+               epoch:int)->dict: # the loss dictionary of the step
+    "One optimisation step on a batch: schedules, seeded views, forward, checks, backward, clipping, AdamW, EMA."
+    cfg, step, device = run.cfg, run.step, run.device
+    apply_schedules(run.optimizer, run.schedules, step)
+    gen = seed_step(cfg['seed'], step, run.rank, device)
+    x = images.to(device, non_blocking=True)
+    views = run.crops(x, generator=gen) if cfg['augment'] else plain_views(x, run.crops)  # M x [B,3,s,s]
+    with autocast_for(cfg['precision'], device): out = run.net(views, epoch=step / run.steps_per_epoch)
+    check_finite(out, step)
+    optimizer_step(run.model, run.optimizer, run.scaler, out['loss'], cfg, epoch < cfg['freeze_last_layer_epochs'])
+    run.model.update_teacher(run.schedules['momentum'][step])
+    run.step += 1
+    return out
+
+# %% ../nbs/03_pretrain.ipynb #6b20a2d2
+def record_step(run:Run, out:dict, epoch:int)->dict:
+    "The values of the step just done (losses, usage, lr, momentum), written to history.csv on rank 0."
+    row = dict(step=run.step, epoch=epoch, lr=float(run.schedules['lr'][run.step - 1]),
+               momentum=float(run.schedules['momentum'][run.step - 1]), **log_values(out, run.world))
+    if run.history: run.history.log(row)
+    return row
+
+# %% ../nbs/03_pretrain.ipynb #3a30aad9
+def checkpoint_due(step:int, steps_per_epoch:int, every:int)->bool: # step: steps done; every: 0 = epoch ends only
+    "Whether a checkpoint is written after `step` steps."
+    return step % steps_per_epoch == 0 or bool(every and step % every == 0)
+
+def save_run(run:Run, epoch:int):
+    "Write the checkpoint of `run` after its current step."
+    done = run.step % run.steps_per_epoch == 0
+    state = checkpoint_state(run.model, run.optimizer, run.scaler, run.step, epoch + done, run.cfg)
+    save_checkpoint(state, run.out / 'checkpoint.pt')
 
 # %% ../nbs/03_pretrain.ipynb #66596968
-def _write_outputs(model:MIDoL, cfg:dict, out:Path):
-    "Write the teacher backbone as encoder.safetensors (atomically)."
-    from safetensors.torch import save as st_save
+def write_encoder(model:MIDoL, out:Path):
+    "Write the teacher backbone as out/encoder.safetensors (atomically)."
     sd = {k: v.detach().cpu().contiguous() for k, v in model.teacher.backbone.state_dict().items()}
-    _atomic_write(out / 'encoder.safetensors', lambda f: f.write(st_save(sd)))
+    _atomic_write(out / 'encoder.safetensors', lambda f: f.write(safetensors_bytes(sd)))
 
+def finish_run(run:Run, wall:float, n_images:int)->dict: # wall: seconds of training; n_images: images trained on
+    "Close the history, wait for every rank, and on rank 0 write the encoder and summary.json; return the summary."
+    if run.history: run.history.close()
+    if run.world > 1: dist.barrier()
+    if run.rank != 0: return {}
+    write_encoder(run.model, run.out)
+    summary = summarize(run.model, run.cfg, run.data, run.device, wall, n_images)
+    _atomic_write(run.out / 'summary.json', lambda f: f.write(strict_json(summary).encode()))
+    return summary
+
+# %% ../nbs/03_pretrain.ipynb #55299ec6
 def pretrain(cfg:dict,            # resolved settings (resolve_config)
              resume:bool=False,   # continue from out_dir/checkpoint.pt
              progress:bool=True)->dict: # show a tqdm bar (rank 0 only)
     "Pretrain one variant; return the summary (also written to out_dir/summary.json)."
-    rank, world, device = setup_distributed()
-    out = Path(cfg['out_dir']); out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(cfg['seed']); np.random.seed(cfg['seed']); random.seed(cfg['seed'])
-    ds = pretrain_dataset(cfg, 'train')
-    model = build_model(cfg).to(device)
-    spe = steps_per_epoch(len(ds), cfg['batch_size'], world)
-    if spe == 0: raise ValueError(f"{len(ds)} images cannot fill one batch of {cfg['batch_size']} x {world} processes: lower batch_size")
-    total = spe * cfg['epochs']
-    lr = cosine_schedule(base_lr(cfg, world), cfg['min_lr'], total, spe * cfg['warmup_epochs'])
-    wd = cosine_schedule(cfg['weight_decay'], cfg['weight_decay_end'], total)
-    mom = [cosine_momentum(s, total, cfg['momentum'], 1.) for s in range(total)]
-    opt = torch.optim.AdamW(param_groups(model.student), lr=lr[0], betas=tuple(cfg['betas']))
-    scaler = torch.amp.GradScaler('cuda', enabled=device.type == 'cuda' and cfg['precision'] == 'fp16')
-    step, resumed = 0, False
-    if resume and (out / 'checkpoint.pt').exists():
-        ck = load_checkpoint(out / 'checkpoint.pt')
-        model.load_state_dict(ck['model']); opt.load_state_dict(ck['optimizer']); scaler.load_state_dict(ck['scaler'])
-        step, resumed = ck['step'], True
-    if rank == 0:
-        json.dump(dict(cfg, backbone=backbone_spec(cfg['arch'], cfg['img_size'], cfg['drop_path_rate']), world_size=world,
-                       model=dataclasses.asdict(model.cfg), total_steps=total), open(out / 'config.json', 'w'), indent=1, default=str)
-    hist = History(out / 'history.csv', resume_step=step if resumed else None) if rank == 0 else None
-    ddp = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
-    mc = MultiCrop(n_global=cfg['n_global'], n_local=cfg['n_local'], global_size=cfg['global_size'],
-                   local_size=cfg['local_size'], global_scale=tuple(cfg['global_scale']),
-                   local_scale=tuple(cfg['local_scale'])).to(device)
-    bar = tqdm(total=total, initial=step, desc=f"{cfg['variant']}", disable=not (progress and rank == 0))
-    t0, n_seen = time.time(), 0
-    for epoch in range(step // spe, cfg['epochs']):
-        for x in epoch_batches(ds, cfg['batch_size'], epoch, cfg['seed'], step - epoch * spe, rank, world, cfg['num_workers']):
-            for i, g in enumerate(opt.param_groups):
-                g['lr'] = lr[step]
-                if g.get('apply_wd'): g['weight_decay'] = wd[step]
-            gen = torch.Generator(device).manual_seed(step_seed(cfg['seed'], step, rank))
-            torch.manual_seed(step_seed(cfg['seed'], step, rank) + 1)
-            x = x.to(device, non_blocking=True)
-            views = mc(x, generator=gen) if cfg['augment'] else plain_views(x, mc)
-            with autocast_for(cfg['precision'], device): o = ddp(views, epoch=step / spe)
-            check_finite(o, step)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(o['loss']).backward()
-            scaler.unscale_(opt); clip_gradients(model.student, cfg['clip_grad'], cfg['clip_mode'])
-            if epoch < cfg['freeze_last_layer_epochs']:
-                for n, p in model.student.named_parameters():
-                    if 'last_layer' in n: p.grad = None
-            scaler.step(opt); scaler.update()
-            model.update_teacher(mom[step])
-            step += 1; n_seen += x.shape[0] * world; bar.update(1)
-            logged = log_values(o, world)
-            if hist:
-                row = dict(step=step, epoch=epoch, lr=float(lr[step - 1]), momentum=float(mom[step - 1]), **logged)
-                hist.log(row); bar.set_postfix(loss=f"{row['loss']:.3f}")
-            last = step % spe == 0
-            if rank == 0 and (last or (cfg['ckpt_every'] and step % cfg['ckpt_every'] == 0)):
-                save_checkpoint(dict(model=model.state_dict(), optimizer=opt.state_dict(), scaler=scaler.state_dict(),
-                                     step=step, epoch=epoch + last, config=cfg, rng=_rng_state()), out / 'checkpoint.pt')
-    bar.close()
-    if hist: hist.close()
-    if world > 1: dist.barrier()
-    wall = time.time() - t0
-    if rank != 0: return {}
-    _write_outputs(model, cfg, out)
-    summary = summarize(model, cfg, device, wall, n_seen)
-    json.dump(summary, open(out / 'summary.json', 'w'), indent=1)
-    return summary
-
-# %% ../nbs/03_pretrain.ipynb #1aafe439
-import matplotlib.pyplot as plt
-
-def _save(fig, path):
-    "Save `fig` as PNG (and return it) when `path` is given."
-    if path: fig.savefig(path, dpi=110, bbox_inches='tight')
-    return fig
-
-def plot_losses(hist:pd.DataFrame, path=None, smooth:int=0):
-    "Each loss term against the step (rolling mean over `smooth` steps, default one epoch)."
-    terms = [c for c in ('loss', 'l_route', 'l_cst', 'l_dino') if c in hist]
-    smooth = smooth or max(1, int((hist.epoch == hist.epoch.iloc[0]).sum()))
-    fig, axs = plt.subplots(1, len(terms), figsize=(3.2 * len(terms), 2.6), squeeze=False)
-    for ax, t in zip(axs[0], terms):
-        ax.plot(hist.step, hist[t], alpha=.25, lw=.8); ax.plot(hist.step, hist[t].rolling(smooth, min_periods=1).mean(), lw=1.6)
-        ax.set_title(t); ax.set_xlabel('step')
-    fig.tight_layout(); return _save(fig, path)
-
-def plot_usage(hist:pd.DataFrame, path=None):
-    "Fraction of images per expert (teacher top-1) against the step, stacked."
-    cols = sorted((c for c in hist if c.startswith('usage_')), key=lambda c: int(c.split('_')[1]))
-    if not cols: return None
-    fig, ax = plt.subplots(figsize=(5, 2.6))
-    ax.stackplot(hist.step, hist[cols].values.T, labels=[f'expert {c[6:]}' for c in cols])
-    ax.set_ylim(0, 1); ax.set_xlabel('step'); ax.set_ylabel('share of images'); ax.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1, 1))
-    fig.tight_layout(); return _save(fig, path)
-
-def plot_routing(summary:dict, modalities, path=None):
-    "Heat map of the routing matrix: rows modalities, columns experts."
-    if 'routing_matrix' not in summary: return None
-    m = np.array(summary['routing_matrix'])
-    fig, ax = plt.subplots(figsize=(1 + .6 * m.shape[1], .9 + .45 * m.shape[0]))
-    im = ax.imshow(m, vmin=0, vmax=1, cmap='viridis')
-    for (i, j), v in np.ndenumerate(m): ax.text(j, i, f'{v:.2f}', ha='center', va='center', color='w' if v < .6 else 'k', fontsize=7)
-    ax.set_xticks(range(m.shape[1])); ax.set_yticks(range(m.shape[0]), modalities); ax.set_xlabel('expert')
-    ax.set_title(f"routing NMI {summary['routing_nmi']:.2f}", fontsize=9); fig.colorbar(im, ax=ax, shrink=.8)
-    fig.tight_layout(); return _save(fig, path)
-
-def plot_knn(summary:dict, path=None):
-    "Bar chart of the k-NN accuracy per modality."
-    knn = summary.get('knn_accuracy') or {}
-    if not knn: return None
-    fig, ax = plt.subplots(figsize=(4, 2.4))
-    ax.bar(list(knn), list(knn.values()), color='tab:blue'); ax.set_ylim(0, 1); ax.set_ylabel('k-NN accuracy')
-    ax.set_title(f"mean {summary['knn_accuracy_mean']:.3f}", fontsize=9)
-    fig.tight_layout(); return _save(fig, path)
+    rank = setup_distributed()[0]
+    with RunLock(cfg['out_dir']) if rank == 0 else contextlib.nullcontext():
+        run = start_run(cfg, resume)
+        epoch_steps, batch = run.steps_per_epoch, cfg['batch_size']
+        bar = tqdm(total=len(run.schedules['lr']), initial=run.step, desc=cfg['variant'], disable=not (progress and rank == 0))
+        t0, n_images = time.time(), 0
+        for epoch in range(run.step // epoch_steps, cfg['epochs']):
+            for x in epoch_batches(run.data, batch, epoch, cfg['seed'], run.step - epoch * epoch_steps, rank, run.world, cfg['num_workers']):
+                out = train_step(run, x, epoch)
+                n_images += x.shape[0] * run.world
+                row = record_step(run, out, epoch); bar.update(1); bar.set_postfix(loss=f"{row['loss']:.3f}")
+                if rank == 0 and checkpoint_due(run.step, epoch_steps, cfg['ckpt_every']): save_run(run, epoch)
+        bar.close()
+        return finish_run(run, time.time() - t0, n_images)
 
 # %% ../nbs/03_pretrain.ipynb #716b5b60
-_RESUME_FREE = {'out_dir', 'num_workers', 'ckpt_every'}  # settings that may change between a run and its resumption
-
-def run_config(preset:str='cpu', data:str='synthmed', variant:str='midol', num_experts:int=0, epochs:int=0,
-               batch_size:int=0, seed:int=0, out_dir:str='', fidelity:str='', **overrides)->dict:
-    "Resolved settings from the driver's parameters (0 or '' = the preset's default)."
-    extra = dict(data=data, seed=seed, **overrides, **({'num_experts': num_experts} if num_experts else {}),
-                 **({'fidelity': fidelity} if fidelity else {}))
+def run_config(preset:str='cpu', variant:str='midol',
+               out_dir:str='',      # '' = runs/pretrain/<preset>-<variant> at the project root
+               num_experts:int=0,   # 0 = the preset's
+               fidelity:str='',     # '' = the preset's
+               **settings)->dict:   # epochs, batch_size and any preset key (data, seed, lr, ...)
+    "Resolved settings from the driver's parameters."
+    extra = {**({'num_experts': num_experts} if num_experts else {}), **({'fidelity': fidelity} if fidelity else {})}
     out_dir = out_dir or str((project_root() or Path.cwd()) / 'runs' / 'pretrain' / f'{preset}-{variant}')
-    return resolve_config(preset, variant, out_dir, epochs, batch_size, **extra)
+    return resolve_config(preset, variant, out_dir, **settings, **extra)
+
+# %% ../nbs/03_pretrain.ipynb #5345ea32
+_RESUME_FREE = {'out_dir', 'num_workers', 'ckpt_every'}  # settings that may change between a run and its resumption
 
 def config_diff(cfg:dict, old:dict)->list:
     "Settings of `cfg` whose value differs in `old` (a saved config.json), ignoring those free to change on resume."
     return sorted(k for k in cfg if k not in _RESUME_FREE and json.dumps(old.get(k), default=str) != json.dumps(cfg[k], default=str))
 
+# %% ../nbs/03_pretrain.ipynb #cfad7413
 def check_resumable(cfg:dict):
     "Raise a ValueError when out_dir holds a run whose settings differ from `cfg`."
     p = Path(cfg['out_dir']) / 'config.json'
@@ -428,9 +549,18 @@ def check_resumable(cfg:dict):
     if diff: raise ValueError(f"{cfg['out_dir']} holds a run with other settings ({', '.join(diff)}); "
                               "choose another out_dir, or pass resume=False to start that run over")
 
-# %% ../nbs/03_pretrain.ipynb #dc688297
-from fastcore.script import call_parse, bool_arg
+# %% ../nbs/03_pretrain.ipynb #03c701fc
+def parse_overrides(text:str)->dict: # a JSON object, e.g. '{"lr": 5e-4}'; '' = none
+    "The settings of the `--overrides` option as a dict."
+    if not text: return {}
+    try: value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"overrides is not valid JSON ({e.msg}, character {e.pos}): {text!r}; "
+                         """expected an object such as '{"lr": 5e-4}'""") from None
+    if not isinstance(value, dict): raise ValueError(f"overrides must be a JSON object of settings, got {text!r}")
+    return value
 
+# %% ../nbs/03_pretrain.ipynb #dc688297
 @call_parse
 def main(preset:str='cpu',       # tiny | cpu | paper | official
          data:str='synthmed',    # synthmed, a manifest CSV, a folder <root>/<modality>/..., or medmnist:<folder>
@@ -445,9 +575,9 @@ def main(preset:str='cpu',       # tiny | cpu | paper | official
          augment:bool_arg=True,  # False: views are plain resizes (for equivalence checks)
          overrides:str=''):      # other preset settings as JSON, e.g. '{"lr": 5e-4, "drop_path_rate": 0}'
     "Pretrain M-IDoL or an ablation variant from the command line (torchrun-compatible)."
-    cfg = run_config(preset, data, variant, num_experts, epochs, batch_size, seed, out_dir, fidelity, augment=augment,
-                     **(json.loads(overrides) if overrides else {}))
+    cfg = run_config(preset, variant, out_dir, num_experts, fidelity, data=data, epochs=epochs, batch_size=batch_size,
+                     seed=seed, augment=augment, **parse_overrides(overrides))
     if resume: check_resumable(cfg)
     summary = pretrain(cfg, resume=resume)
-    if summary: print(json.dumps({k: v for k, v in summary.items() if k != 'routing_matrix'}))
+    if summary: print(strict_json({k: v for k, v in summary.items() if k != 'routing_matrix'}, indent=None))
     if dist.is_initialized(): dist.destroy_process_group()

@@ -4,31 +4,35 @@
 
 # %% ../nbs/06_reproduce.ipynb #6bf83dc6
 from __future__ import annotations
-import copy, datetime, hashlib, json, os, platform, shutil, sys, time
+import dataclasses, datetime, hashlib, json, os, platform, shutil, time
 from pathlib import Path
 import numpy as np, pandas as pd, torch
+import papermill
 from .data import MODALITIES, project_root
-from .pretrain import run_config, pretrain, check_resumable
-from .evaluate import DOWNSTREAM_SIZES
+from .pretrain import PRESETS, run_config, pretrain, check_resumable, config_diff
+from .evaluate import DOWNSTREAM_SIZES, FinetuneRecipe, updated, finetune_multiclass, load_encoder, synthmed_tasks
 from .tables import ABLATION_ROWS, aggregate, write_table
-from .figures import run_layout, EXPERT_SWEEP, OFFICIAL_EXPERTS, FIGURES, TABLES, save_classifier
+from .figures import run_layout, figure_dir, EXPERT_SWEEP, OFFICIAL_EXPERTS, FIGURES, TABLES, save_classifier
 
 # %% auto #0
 __all__ = ['GRADCAM_FINETUNE', 'ablation_encoders', 'ablation_table', 'pretrain_steps', 'pretrain_state', 'file_hash',
-           'make_stamp', 'step_done', 'write_stamp', 'nbs_dir', 'run_notebook', 'Progress', 'finetune_classifier',
-           'gradcam_classifiers', 'machine_info', 'write_readme']
+           'make_stamp', 'write_stamp', 'step_done', 'nbs_dir', 'run_notebook', 'Progress', 'gradcam_recipe',
+           'finetune_classifier', 'gradcam_classifiers', 'cpu_model', 'machine_info', 'machine_line', 'write_readme',
+           'write_figures_index']
 
 # %% ../nbs/06_reproduce.ipynb #109b4649
-def ablation_encoders(preset:str='cpu', data:str='synthmed', progress:bool=True)->dict:
+def ablation_encoders(preset:str='cpu', data:str='synthmed', progress:bool=True,
+                      runs_dir=None)->dict: # None: <project root>/runs
     "Variant name -> pretraining out_dir of the four ablation variants, pretraining those not finished yet."
     out = {}
-    for v in ABLATION_ROWS:
-        cfg = run_config(preset, data, v)
-        if not (Path(cfg['out_dir']) / 'summary.json').is_file():
+    for v, d in run_layout(preset, runs_dir)['variants'].items():
+        cfg = run_config(preset, v, str(d), data=data)
+        if not (d / 'summary.json').is_file():
             check_resumable(cfg); pretrain(cfg, resume=True, progress=progress)
         out[v] = cfg['out_dir']
     return out
 
+# %% ../nbs/06_reproduce.ipynb #088834cf
 def ablation_table(results:pd.DataFrame, path_stem=None, caption:str='')->pd.DataFrame:
     "Table 2 from `results.csv`: variants × (modality, protocol ACC), mean ± std, best bold, second underlined, t-test marks."
     agg = aggregate(results)
@@ -40,20 +44,19 @@ def ablation_table(results:pd.DataFrame, path_stem=None, caption:str='')->pd.Dat
 # %% ../nbs/06_reproduce.ipynb #c7fd28c6
 def pretrain_steps(preset:str, runs_dir=None)->list: # [{'name', 'params'}] in run order
     "The papermill parameters of every pretraining run of a reproduction: ablation variants, expert sweep, official mode."
-    L = run_layout(preset, runs_dir); steps = []
-    p = lambda variant, out, num_experts=0, fidelity='': dict(preset=preset, variant=variant, num_experts=num_experts,
-                                                             fidelity=fidelity, out_dir=str(out))
-    for v, d in L['variants'].items(): steps.append(dict(name=f'pretrain-{v}', params=p(v, d)))
-    for n, d in L['experts'].items():
-        if d != L['variants']['midol']: steps.append(dict(name=f'pretrain-midol-E{n}', params=p('midol', d, n)))
-    steps.append(dict(name='pretrain-midol-official', params=p('midol', L['official'], OFFICIAL_EXPERTS, 'official')))
+    layout = run_layout(preset, runs_dir); steps = []
+    params = lambda variant, out, num_experts=0, fidelity='': dict(preset=preset, variant=variant, num_experts=num_experts,
+                                                                  fidelity=fidelity, out_dir=str(out))
+    for v, d in layout['variants'].items(): steps.append(dict(name=f'pretrain-{v}', params=params(v, d)))
+    for n, d in layout['experts'].items():
+        if d != layout['variants']['midol']: steps.append(dict(name=f'pretrain-midol-E{n}', params=params('midol', d, n)))
+    steps.append(dict(name='pretrain-midol-official', params=params('midol', layout['official'], OFFICIAL_EXPERTS, 'official')))
     return steps
 
 # %% ../nbs/06_reproduce.ipynb #afd1ee55
 def pretrain_state(params:dict)->str: # 'done' | 'resume' | 'fresh'
     "Whether the run of these 03_pretrain parameters is finished, can resume, or must start over."
-    from midol.pretrain import run_config, config_diff
-    cfg = run_config(params['preset'], 'synthmed', params['variant'], params['num_experts'], out_dir=params['out_dir'], fidelity=params['fidelity'])
+    cfg = run_config(params['preset'], params['variant'], params['out_dir'], params['num_experts'], params['fidelity'])
     d = Path(params['out_dir'])
     if not (d / 'config.json').is_file() or config_diff(cfg, json.loads((d / 'config.json').read_text())): return 'fresh'
     if (d / 'summary.json').is_file() and (d / 'encoder.safetensors').is_file(): return 'done'
@@ -67,20 +70,22 @@ def file_hash(path)->str:
         for b in iter(lambda: f.read(1 << 20), b''): h.update(b)
     return h.hexdigest()[:16]
 
+# %% ../nbs/06_reproduce.ipynb #30916404
 def make_stamp(settings:dict, inputs)->dict: # inputs: files whose content the step depends on
     "Settings plus the hash of each input file."
     missing = [str(p) for p in inputs if not Path(p).is_file()]
     if missing: raise FileNotFoundError(f"inputs of this step are missing: {missing}; run the earlier steps first")
     return dict(settings=json.loads(json.dumps(settings, default=str)), inputs={str(p): file_hash(p) for p in inputs})
 
+# %% ../nbs/06_reproduce.ipynb #f665d90c
+def write_stamp(stamp_file, stamp:dict):
+    "Record a finished step."
+    Path(stamp_file).parent.mkdir(parents=True, exist_ok=True); Path(stamp_file).write_text(json.dumps(stamp, indent=1))
+
 def step_done(stamp_file, stamp:dict, outputs)->bool:
     "True when every output exists and `stamp_file` holds `stamp`."
     f = Path(stamp_file)
     return all(Path(o).is_file() for o in outputs) and f.is_file() and json.loads(f.read_text()) == stamp
-
-def write_stamp(stamp_file, stamp:dict):
-    "Record a finished step."
-    Path(stamp_file).parent.mkdir(parents=True, exist_ok=True); Path(stamp_file).write_text(json.dumps(stamp, indent=1))
 
 # %% ../nbs/06_reproduce.ipynb #190dd342
 def nbs_dir()->Path:
@@ -89,15 +94,16 @@ def nbs_dir()->Path:
     if root is None or not (root / 'nbs').is_dir(): raise FileNotFoundError("no nbs/ folder found above the working folder: run from inside the midol project")
     return root / 'nbs'
 
+# %% ../nbs/06_reproduce.ipynb #56ac29f6
 def run_notebook(name:str, # notebook in nbs/, e.g. '03_pretrain.ipynb'
                  out_path, params:dict)->Path:
     "Execute `nbs/<name>` with papermill into `out_path` (kernel python3, cwd nbs/)."
-    import papermill as pm
     out_path = Path(out_path); out_path.parent.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(str(nbs_dir() / name), str(out_path), parameters=params, kernel_name='python3',
-                        cwd=str(nbs_dir()), progress_bar=False, log_output=False)
+    papermill.execute_notebook(str(nbs_dir() / name), str(out_path), parameters=params, kernel_name='python3',
+                               cwd=str(nbs_dir()), progress_bar=False, log_output=False)
     return out_path
 
+# %% ../nbs/06_reproduce.ipynb #1de23d56
 class Progress:
     "Per-step progress lines with elapsed times; the log keeps, for a skipped step, the time it took when it last ran."
     def __init__(self, n:int, times_file=None): # times_file: JSON of each step's last run time, kept across reproductions
@@ -113,67 +119,105 @@ class Progress:
 # %% ../nbs/06_reproduce.ipynb #ded242f8
 GRADCAM_FINETUNE = {'tiny': dict(epochs=2, batch_size=16, warmup_epochs=0, lr=5e-3),
                     'cpu': dict(epochs=15, batch_size=64, warmup_epochs=2, lr=5e-3),
-                    'paper': dict(epochs=50, batch_size=64, warmup_epochs=10, lr=5e-4)}  # 'official' uses 'paper'
+                    'paper': dict(epochs=50, batch_size=64, warmup_epochs=10, lr=5e-4)}  # changes to the recipe; 'official' uses 'paper'
 
+def gradcam_recipe(preset:str)->FinetuneRecipe:
+    "The fine-tuning recipe of a preset's Grad-CAM classifiers: the multi-class recipe, shortened, at the preset's image size."
+    return updated(FinetuneRecipe(), image_size=PRESETS[preset]['img_size'], **GRADCAM_FINETUNE.get(preset, GRADCAM_FINETUNE['paper']))
+
+# %% ../nbs/06_reproduce.ipynb #b4c0f63b
 def finetune_classifier(encoder:torch.nn.Module, data:dict, # {'train','val','test': (uint8 images, labels), 'num_classes'}
-                        seed:int=0, device=None, **hp)->tuple: # hp: finetune_multiclass settings; returns (Classifier, test metrics)
-    "Fine-tune encoder + linear head with 04's multi-class recipe; return the best-validation model and its test metrics."
-    from midol.evaluate import finetune_multiclass
-    r = finetune_multiclass(encoder, data, seed, device=device, return_model=True, **hp)
-    return r['model'], r['metrics']
+                        recipe:FinetuneRecipe, seed:int=0, device=None)->tuple: # -> (Classifier, test metrics)
+    "Fine-tune encoder + linear head with `recipe`; return the best-validation model and its test metrics."
+    result = finetune_multiclass(encoder, data, recipe, seed, device=device, return_model=True)
+    return result['model'], result['metrics']
 
 # %% ../nbs/06_reproduce.ipynb #e2696360
 def gradcam_classifiers(encoder_dir, # a pretraining out_dir (config.json + encoder.safetensors)
                         out_dir, preset:str, seed:int=0, device=None)->dict: # modality -> test metrics
     "Fine-tune the encoder on each SynthMed-5 modality and save one classifier per modality in out_dir/<modality>."
-    from midol.evaluate import load_encoder, synthmed_tasks
-    from midol.pretrain import PRESETS
     cfg = json.loads((Path(encoder_dir) / 'config.json').read_text())
-    hp, size = GRADCAM_FINETUNE.get(preset, GRADCAM_FINETUNE['paper']), PRESETS[preset]['img_size']
+    recipe = gradcam_recipe(preset); size = recipe.image_size
     tasks = synthmed_tasks(size, *DOWNSTREAM_SIZES.get(preset, (1000, 200, 500)), seed=100 + seed)
     enc, out = load_encoder(encoder_dir), {}
     for m in MODALITIES:
-        model, metrics = finetune_classifier(enc, tasks[f'synthmed-{m}'], seed, size=size, device=device, **hp)
+        model, metrics = finetune_classifier(enc, tasks[f'synthmed-{m}'], recipe, seed, device=device)
         save_classifier(model, Path(out_dir) / m, cfg['backbone'], modality=m, size=size, data_seed=100 + seed,
-                        encoder=str(encoder_dir), finetune=hp, test_metrics=metrics)
+                        encoder=str(encoder_dir), finetune=dataclasses.asdict(recipe), test_metrics=metrics)
         out[m] = metrics
     return out
 
-# %% ../nbs/06_reproduce.ipynb #26a41962
-def machine_info()->str:
-    "One line describing this machine: CPU, cores, memory, GPU, OS, Python and torch versions."
-    cpu = platform.processor() or platform.machine()
-    try: cpu = next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
-    except (OSError, StopIteration): pass
-    try: mem = f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM"
-    except (ValueError, OSError, AttributeError): mem = 'RAM unknown'
-    gpu = ', '.join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())) or 'no GPU'
-    return (f"{cpu}, {os.cpu_count()} cores, {mem}, {gpu}; {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, torch {torch.__version__}")
+# %% ../nbs/06_reproduce.ipynb #b8001e3a
+def cpu_model()->str:
+    "The CPU's model name from /proc/cpuinfo (or `platform.processor()` elsewhere)."
+    try:
+        for line in open('/proc/cpuinfo'):
+            if line.startswith('model name'): return line.split(':', 1)[1].strip()
+    except OSError: pass
+    return platform.processor() or platform.machine() or 'unknown'
 
+# %% ../nbs/06_reproduce.ipynb #a99df374
+def _memory_gib()->float|None:
+    try: return round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30, 1)
+    except (ValueError, OSError, AttributeError): return None
+
+def machine_info(device:str|torch.device='cpu')->dict: # the device a measurement ran on
+    "The facts a measured number depends on: cores, CPU, memory, threads, load, GPU, OS, versions, date."
+    info = dict(nproc=os.cpu_count(), cpu_model=cpu_model(), memory_gib=_memory_gib(), torch=torch.__version__,
+                python=platform.python_version(), os=f'{platform.system()} {platform.release()}',
+                torch_threads=torch.get_num_threads(), loadavg=list(os.getloadavg()), device=str(device),
+                date=datetime.datetime.now().astimezone().isoformat(timespec='seconds'))
+    if torch.device(device).type == 'cuda': info.update(gpu=torch.cuda.get_device_name(device), cuda=torch.version.cuda)
+    return info
+
+# %% ../nbs/06_reproduce.ipynb #b5e6f58e
+def machine_line(info:dict)->str: # a machine_info record
+    "The machine in one line: CPU, cores, memory, GPU, OS, Python and torch versions."
+    mem = f"{info['memory_gib']:.0f} GiB RAM" if info.get('memory_gib') else 'RAM unknown'
+    return (f"{info['cpu_model']}, {info['nproc']} cores, {mem}, {info.get('gpu', 'no GPU')}; {info['os']}, "
+            f"Python {info['python']}, torch {info['torch']}")
+
+# %% ../nbs/06_reproduce.ipynb #0ddd14a1
 def _describe(rel:str)->tuple: # (what, made by)
     stem, figs = Path(rel).stem, 'nbs/05_figures.ipynb'
     if rel.startswith('tables/table2'): return ("Table 2 on SynthMed-5 (ours)" if 'ablation' in stem else "the paper's Table 2"), 'nbs/04_evaluate.ipynb'
     if rel.startswith('tables/'): return TABLES.get(stem, stem), figs
     return FIGURES.get(stem, ''), figs
 
+def _file_rows(fig_dir:Path)->list:
+    "One Markdown table row per file stem under `fig_dir` (README aside), with its extensions."
+    stems = {}
+    for p in sorted(fig_dir.rglob('*')):
+        if p.is_file() and p.name != 'README.md': stems.setdefault(str(p.relative_to(fig_dir).with_suffix('')), []).append(p.suffix[1:])
+    name = lambda f, e: f'{f}.{{{",".join(e)}}}' if len(e) > 1 else f'{f}.{e[0]}'
+    return [f"| `{name(f, e)}` | {_describe(f)[0]} | `{_describe(f)[1]}` |" for f, e in stems.items()]
+
 def write_readme(fig_dir, preset:str, log:list, # Progress.log
                  command:str=None)->Path:
     "Write <fig_dir>/README.md: every file, what it shows, what made it, the machine and the step times."
     fig_dir = Path(fig_dir); command = command or f'make reproduce PRESET={preset}'
-    stems = {}
-    for p in sorted(fig_dir.rglob('*')):
-        if p.is_file() and p.name != 'README.md': stems.setdefault(str(p.relative_to(fig_dir).with_suffix('')), []).append(p.suffix[1:])
-    lines = [f'# Figures and tables', '', f'Made by `{command}` (papermill runs `nbs/06_reproduce.ipynb` with `preset={preset!r}`, '
-             'which runs the notebooks named below), finished '
-             f"{datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}.", '', f'Machine: {machine_info()}.', '',
-             '| file | what it shows | made by |', '|---|---|---|']
-    lines += [f"| `{f}.{{{','.join(e)}}}` | {_describe(f)[0]} | `{_describe(f)[1]}` |" if len(e) > 1 else
-              f'| `{f}.{e[0]}` | {_describe(f)[0]} | `{_describe(f)[1]}` |' for f, e in stems.items()]
     last = lambda r: r.get('last_run_seconds') or r['seconds']
-    lines += ['', f'Steps of the reproduction: this call took {sum(r["seconds"] for r in log):.0f} s; run from scratch, '
-              f'the steps took {sum(last(r) for r in log):.0f} s (the last time each step ran).', '',
-              '| step | this call | seconds | seconds when it last ran |', '|---|---|---|---|']
+    lines = ['# Figures and tables', '', f'Preset `{preset}`. Made by `{command}` (papermill runs `nbs/06_reproduce.ipynb` '
+             f"with `preset={preset!r}`, which runs the notebooks named below), finished "
+             f"{datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}.", '',
+             f"Machine: {machine_line(machine_info('cuda' if torch.cuda.is_available() else 'cpu'))}.", '',
+             '| file | what it shows | made by |', '|---|---|---|', *_file_rows(fig_dir), '',
+             f'Steps of the reproduction: this call took {sum(r["seconds"] for r in log):.0f} s; run from scratch, '
+             f'the steps took {sum(last(r) for r in log):.0f} s (the last time each step ran).', '',
+             '| step | this call | seconds | seconds when it last ran |', '|---|---|---|---|']
     lines += [f"| {r['step']} | {r['status']} | {r['seconds']:.0f} | {last(r):.0f} |" for r in log]
     (fig_dir / 'README.md').write_text('\n'.join(lines) + '\n')
     return fig_dir / 'README.md'
+
+# %% ../nbs/06_reproduce.ipynb #839717d5
+def write_figures_index(figures_root)->Path: # the figures/ folder holding one folder per preset
+    "Write <figures_root>/README.md: one section per preset folder, with the first paragraph of its README."
+    root = Path(figures_root)
+    lines = ['# Figures and tables, one folder per preset', '',
+             'Each folder holds the figures and tables of one preset (tables in its `tables/`), and a README that lists every',
+             'file, what it shows, the notebook and the run that made it, the machine and how long each step took.', '']
+    for d in sorted(p for p in root.iterdir() if (p / 'README.md').is_file() and p.name in PRESETS):
+        made = (d / 'README.md').read_text().split('\n\n')[1].strip()
+        lines += [f'## [`{d.name}/`]({d.name}/README.md)', '', made, '']
+    (root / 'README.md').write_text('\n'.join(lines))
+    return root / 'README.md'

@@ -1,38 +1,36 @@
-"""Pretraining: every variant learns, kill-and-resume equivalence, encoder export, torchrun, papermill driver."""
+"""Pretraining across processes and sources: kill-and-resume equivalence, the out_dir lock, the command line's errors,
+torchrun, every kind of pretraining source end to end, and the papermill driver. The unit checks live in
+nbs/03_pretrain.ipynb."""
 import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pandas as pd, pytest, torch
 from safetensors.torch import load_file
-from midol.pretrain import (run_config, pretrain, build_model, pretrain_dataset, load_checkpoint, CheckpointError,
-                            save_checkpoint, check_resumable)
-from midol.data import MultiCrop
-from midol.model import VARIANTS
+from midol.pretrain import resolve_config, pretrain, RunLock
+from midol.testing import write_medmnist, write_image_folder, write_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 ENV = dict(os.environ, OMP_NUM_THREADS='1', PYTHONHASHSEED='0')
 
 
-def _cli(*args, **kw):
+def _cli(*args):
     "Command line of a pretraining run in a fresh process."
     return [PY, '-m', 'midol.pretrain', *map(str, args)]
 
 
-@pytest.mark.parametrize('variant', VARIANTS)
-def test_variant_loss_decreases_on_fixed_batch(variant):
-    torch.manual_seed(0)
-    cfg = run_config('tiny', variant=variant, out_dir='unused')
-    model = build_model(cfg)
-    x = pretrain_dataset(cfg).images[:32]
-    mc = MultiCrop(n_global=2, n_local=2, global_size=32, local_size=16)
-    views = mc(x, generator=torch.Generator().manual_seed(0))
-    opt = torch.optim.AdamW(model.student.parameters(), lr=1e-3)
-    losses = []
-    for _ in range(12):
-        out = model(views, epoch=0.)
-        opt.zero_grad(); out['loss'].backward(); opt.step(); model.update_teacher(0.99)
-        losses.append(out['loss'].item())
-    assert losses[-1] < losses[0], (variant, losses)
+def _strict_json(path):
+    "The JSON of `path`, refusing NaN and infinities (which standard JSON does not have)."
+    def refuse(c): raise ValueError(f'{path} holds {c}, which is not JSON')
+    return json.loads(Path(path).read_text(), parse_constant=refuse)
+
+
+def _wait_for_rows(hist, rows, proc, need_checkpoint=False, timeout=120):
+    "Wait until `hist` has `rows` data rows (and a checkpoint beside it when asked) while `proc` runs."
+    t0 = time.time()
+    while time.time() - t0 < timeout and proc.poll() is None:
+        if hist.exists() and len(hist.read_text().splitlines()) > rows and (not need_checkpoint or (hist.parent / 'checkpoint.pt').exists()): return
+        time.sleep(0.05)
+    raise AssertionError(f'{hist} did not reach {rows} rows (process exit code {proc.poll()})')
 
 
 def test_kill_and_resume_matches_uninterrupted(tmp_path):
@@ -40,10 +38,7 @@ def test_kill_and_resume_matches_uninterrupted(tmp_path):
     common = ['--preset', 'tiny', '--epochs', 4, '--resume', 'False']
     subprocess.run(_cli(*common, '--out-dir', ref), check=True, env=ENV, cwd=ROOT, capture_output=True)
     p = subprocess.Popen(_cli(*common, '--out-dir', cut), env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    hist, t0 = cut / 'history.csv', time.time()
-    while time.time() - t0 < 120:             # kill it hard once it is a few steps in, past a checkpoint
-        if hist.exists() and len(hist.read_text().splitlines()) >= 6 and (cut / 'checkpoint.pt').exists(): break
-        time.sleep(0.05)
+    _wait_for_rows(cut / 'history.csv', 5, p, need_checkpoint=True)   # kill it hard a few steps in, past a checkpoint
     p.send_signal(signal.SIGKILL); p.wait()
     assert not (cut / 'summary.json').exists(), 'the run finished before it could be killed'
     subprocess.run(_cli('--preset', 'tiny', '--epochs', 4, '--resume', 'True', '--out-dir', cut), check=True, env=ENV, cwd=ROOT, capture_output=True)
@@ -55,36 +50,28 @@ def test_kill_and_resume_matches_uninterrupted(tmp_path):
     for k in wa: torch.testing.assert_close(wa[k], wb[k], rtol=1e-4, atol=1e-5)
 
 
-def test_outputs_and_encoder_loads_into_timm(tmp_path):
-    import timm
-    cfg = run_config('tiny', out_dir=str(tmp_path), epochs=1)
-    summary = pretrain(cfg, progress=False)
-    for f in ('config.json', 'history.csv', 'checkpoint.pt', 'encoder.safetensors', 'summary.json'): assert (tmp_path / f).exists(), f
-    for k in ('routing_nmi', 'expert_usage', 'knn_accuracy', 'wall_seconds', 'images_per_second'): assert k in summary, k
-    assert abs(sum(summary['expert_usage']) - 1) < 1e-6 and 0 <= summary['routing_nmi'] <= 1
-    hist = pd.read_csv(tmp_path / 'history.csv')
-    for c in ('step', 'epoch', 'loss', 'l_route', 'l_cst', 'lr', 'momentum', 'usage_0'): assert c in hist, c
-    spec = json.load(open(tmp_path / 'config.json'))['backbone']
-    enc = timm.create_model(spec['name'], pretrained=False, num_classes=0, **spec['kwargs'])
-    enc.load_state_dict(load_file(tmp_path / 'encoder.safetensors'))
-    ck = load_checkpoint(tmp_path / 'checkpoint.pt')
-    for k in ('model', 'optimizer', 'scaler', 'step', 'rng'): assert k in ck, k
-    x = torch.rand(2, 3, 32, 32)
-    teacher = build_model(cfg); teacher.load_state_dict(ck['model'])
-    torch.testing.assert_close(enc.eval()(x), teacher.teacher.backbone.eval()(x))
+def test_second_run_on_a_live_out_dir_is_refused_and_the_lock_dies_with_its_run(tmp_path):
+    out = tmp_path / 'run'
+    first = subprocess.Popen(_cli('--preset', 'tiny', '--epochs', 100, '--resume', 'False', '--out-dir', out), env=ENV, cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for_rows(out / 'history.csv', 1, first)
+        second = subprocess.run(_cli('--preset', 'tiny', '--epochs', 100, '--out-dir', out), env=ENV, cwd=ROOT, capture_output=True, text=True)
+        assert first.poll() is None, 'the first run ended before the second one started'
+        assert second.returncode != 0 and 'being written by another run' in second.stderr, second.stderr[-2000:]
+        assert f'process {first.pid}' in second.stderr
+    finally:
+        first.send_signal(signal.SIGKILL); first.wait()
+    with RunLock(out): pass                               # the killed run holds nothing: it can be resumed at once
+    steps = pd.read_csv(out / 'history.csv').step.tolist()
+    assert steps == list(range(1, len(steps) + 1))        # one writer: no interleaved rows
 
 
-def test_truncated_checkpoint_is_refused_on_resume(tmp_path):
-    cfg = run_config('tiny', out_dir=str(tmp_path), epochs=1)
-    pretrain(cfg, progress=False)
-    ck = tmp_path / 'checkpoint.pt'
-    ck.write_bytes(ck.read_bytes()[: ck.stat().st_size // 2])
-    with pytest.raises(CheckpointError, match='truncated or corrupt'): pretrain(cfg, resume=True, progress=False)
-
-
-def test_resume_refuses_other_settings(tmp_path):
-    pretrain(run_config('tiny', out_dir=str(tmp_path), epochs=1), progress=False)
-    with pytest.raises(ValueError, match='variant'): check_resumable(run_config('tiny', variant='dino', out_dir=str(tmp_path), epochs=1))
+def test_malformed_overrides_name_the_option(tmp_path):
+    r = subprocess.run(_cli('--preset', 'tiny', '--out-dir', tmp_path / 'x', '--overrides', "{lr: 1}"), env=ENV, cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and 'overrides is not valid JSON' in r.stderr, r.stderr[-2000:]
+    assert not (tmp_path / 'x').exists()                  # refused before anything is written
 
 
 def test_torchrun_two_processes_match_one(tmp_path):
@@ -99,10 +86,40 @@ def test_torchrun_two_processes_match_one(tmp_path):
     for k in ('loss', 'l_route', 'l_cst'): assert abs(a[k][0] - b[k][0]) < 1e-4, (k, a[k][0], b[k][0])
 
 
-def test_papermill_driver_tiny(tmp_path):
+def _source(kind, tmp):
+    "(data setting, images it trains on, unreadable files in it) of a pretraining source of `kind` written into `tmp`."
+    if kind == 'synthmed': return 'synthmed', 120, 0
+    if kind == 'medmnist':   # two flags of different sizes and channel counts: pathmnist 28 px RGB, octmnist 64 px grey
+        write_medmnist(tmp / 'mnist', flags=(('pathmnist', 28, 3), ('octmnist', 64, 1)), n=(6, 2, 2))
+        return f"medmnist:{tmp / 'mnist'}", 12, 0
+    if kind == 'manifest': return str(write_manifest(tmp / 'm' / 'manifest.csv', n=4, n_classes=2, corrupt=1)), 9, 1
+    return str(write_image_folder(tmp / 'folder', n=4, corrupt=1)), 9, 1
+
+
+@pytest.mark.parametrize('kind', ['synthmed', 'medmnist', 'manifest', 'folder'])
+def test_every_source_kind_pretrains_end_to_end(tmp_path, kind):
+    data, n, unreadable = _source(kind, tmp_path)
+    batch = 40 if kind == 'synthmed' else 4
+    summary = pretrain(resolve_config('tiny', out_dir=str(tmp_path / 'run'), data=data, epochs=1, batch_size=batch), progress=False)
+    for f in ('config.json', 'history.csv', 'checkpoint.pt', 'encoder.safetensors', 'summary.json'): assert (tmp_path / 'run' / f).is_file(), f
+    assert _strict_json(tmp_path / 'run' / 'summary.json') == json.loads(json.dumps(summary))
+    assert len(pd.read_csv(tmp_path / 'run' / 'history.csv')) == n // batch
+    assert summary['skipped_files'] == unreadable and len(summary['skipped_files_first']) == unreadable
+    assert all('corrupt' in f for f in summary['skipped_files_first'])
+    assert abs(sum(summary['expert_usage']) - 1) < 1e-6
+    if kind in ('synthmed', 'medmnist'): assert summary['knn_accuracy'] and summary['knn_accuracy_mean'] is not None
+    else: assert summary['knn_accuracy'] == {} and summary['knn_accuracy_mean'] is None   # no test split: null, not NaN
+
+
+def test_papermill_driver_on_medmnist_files(tmp_path):
+    "The driver notebook end to end on MedMNIST-layout files (the real-data path), with its figures."
+    write_medmnist(tmp_path / 'mnist', flags=(('pathmnist', 28, 3), ('octmnist', 64, 1)), n=(8, 2, 2))
     out = tmp_path / 'run'
     r = subprocess.run([str(Path(PY).parent / 'papermill'), '-k', 'python3', '--cwd', 'nbs', 'nbs/03_pretrain.ipynb',
-                        str(tmp_path / 'executed.ipynb'), '-p', 'preset', 'tiny', '-p', 'out_dir', str(out)],
+                        str(tmp_path / 'executed.ipynb'), '-p', 'preset', 'tiny', '-p', 'out_dir', str(out),
+                        '-p', 'data', f"medmnist:{tmp_path / 'mnist'}", '-p', 'batch_size', '4'],
                        cwd=ROOT, env=ENV, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
-    for f in ('summary.json', 'losses.png', 'expert_usage.png', 'routing.png', 'knn.png'): assert (out / f).exists(), f
+    _strict_json(out / 'summary.json')
+    for f in ('losses', 'expert_usage', 'routing', 'knn'):
+        for ext in ('png', 'pdf'): assert (out / f'{f}.{ext}').stat().st_size > 0, f

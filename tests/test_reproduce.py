@@ -1,4 +1,5 @@
-"""Reproduction: the whole pipeline (pretraining, sweep, official mode, evaluation, Grad-CAM, figures) on the tiny preset."""
+"""Reproduction: the whole pipeline (pretraining, sweep, official mode, evaluation, Grad-CAM, figures) on the tiny preset,
+through papermill as `make reproduce` runs it. The unit checks live in nbs/06_reproduce.ipynb."""
 import json, re, subprocess, sys
 from pathlib import Path
 import pytest
@@ -27,8 +28,14 @@ def _log(nb):
     return {name: status for t, name, status in lines if int(t) == n}
 
 
+def _committed_figures():
+    "Every file under the project's figures/ with its modification time."
+    return {str(p): p.stat().st_mtime_ns for p in (ROOT / 'figures').rglob('*') if p.is_file()}
+
+
 @pytest.mark.slow
 def test_tiny_reproduction_makes_every_figure_and_resumes(tmp_path):
+    committed = _committed_figures()
     nb = _reproduce(tmp_path)
     figs = tmp_path / 'figures'
     for name in FIGURES:
@@ -44,6 +51,8 @@ def test_tiny_reproduction_makes_every_figure_and_resumes(tmp_path):
     for ext in ('md', 'tex', 'csv'): assert (figs / 'tables' / f'table2_ablation.{ext}').is_file()
     readme = (figs / 'README.md').read_text()
     assert all(f'`{n}.{{pdf,png}}`' in readme for n in FIGURES) and 'make reproduce PRESET=tiny' in readme
+    assert 'Preset `tiny`' in readme and not (tmp_path / 'README.md').exists()   # an explicit fig_dir leaves the index alone
+    assert _committed_figures() == committed                                   # the committed figures are untouched
     assert set(_log(nb).values()) == {'ran'}
     assert not list((ROOT / 'nbs').glob('*executed*'))                       # executed copies never land in nbs/
     assert (tmp_path / 'runs' / 'reproduce' / 'tiny' / 'notebooks' / '05_figures.ipynb').is_file()
