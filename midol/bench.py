@@ -31,6 +31,7 @@ def sync(device:str|torch.device):
     "Wait until every queued kernel of `device` has finished (a no-op on CPU)."
     if torch.device(device).type == 'cuda': torch.cuda.synchronize(device)
 
+# %% ../nbs/07_bench.ipynb #b03d1cec
 def interleave(fns:dict,          # name -> callable with no arguments
                repeats:int=5,     # timed rounds
                warmup:int=1,      # untimed rounds first (allocations, caches, compilation)
@@ -71,7 +72,7 @@ class RandomImages:
     def __len__(self): return len(self.images)
     def batch(self, idx)->torch.Tensor: return self.images[index_tensor(idx)]  # uint8 [len(idx),3,S,S]
 
-# %% ../nbs/07_bench.ipynb #c6d08ded
+# %% ../nbs/07_bench.ipynb #0695a014
 def bench_dataset(cfg:dict, data:str='auto'): # -> PretrainData
     "SynthMed-5 (`data='synthmed'`, default up to 64 px) or `RandomImages` (`'random'`) for the loop of `cfg`."
     if data == 'auto': data = 'synthmed' if cfg['img_size'] <= 64 else 'random'
@@ -169,7 +170,7 @@ def checkpoint_seconds(step:TrainStep, cfg:dict)->float:
         save_checkpoint(checkpoint_state(step.model, step.opt, step.scaler, 0, 0, cfg), Path(d) / 'checkpoint.pt')
         return time.perf_counter() - t
 
-# %% ../nbs/07_bench.ipynb #02ff1002
+# %% ../nbs/07_bench.ipynb #9c6a264f
 def checkpoints_per_step(epoch_steps:int, ckpt_every:int)->float: # epoch_steps: steps per epoch
     "Average checkpoints per step: one at every epoch end, one every `ckpt_every` steps."
     return 1 / epoch_steps + (1 / ckpt_every if ckpt_every else 0.)
@@ -180,7 +181,7 @@ def count_flops(fn, *args)->int:
     with FlopCounterMode(display=False) as fc: fn(*args)
     return int(fc.get_total_flops())
 
-# %% ../nbs/07_bench.ipynb #4f3838d0
+# %% ../nbs/07_bench.ipynb #13b42e9c
 def first_images(views:list, n:int=1)->list:
     "The views of the first `n` images of a batch of views."
     return [v[:n] for v in views]
@@ -191,14 +192,14 @@ def peak_rss_bytes()->int:
     r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(r if sys.platform == 'darwin' else r * 1024)
 
-# %% ../nbs/07_bench.ipynb #6bd1ad44
+# %% ../nbs/07_bench.ipynb #9271d320
 def rss_bytes()->int|None:
     "Current resident set size in bytes (None without psutil)."
     try: import psutil
     except ImportError: return None
     return int(psutil.Process().memory_info().rss)
 
-# %% ../nbs/07_bench.ipynb #ba8fd292
+# %% ../nbs/07_bench.ipynb #26c5d8a0
 def memory_snapshot(device='cpu')->dict:
     "Peak and current memory of this process, and on a GPU the peak allocated since the last reset."
     out = dict(peak_rss_bytes=peak_rss_bytes(), rss_bytes=rss_bytes())
@@ -227,7 +228,7 @@ def l_cst_call(b:int, m:int=8, v_t:int=2, d:int=256, n:int=5, device='cpu', seed
     def f(): x.grad = None; l_cst(x, y, e, n).backward()
     return f
 
-# %% ../nbs/07_bench.ipynb #5b587579
+# %% ../nbs/07_bench.ipynb #7df9c3a6
 def sinkhorn_call(b:int, v_t:int=2, n:int=5, iters:int=100, device='cpu', seed:int=0):
     "A callable running Sinkhorn–Knopp (paper mode: logits / 0.04, ε 0.05, `iters` iterations) on V_t·B rows."
     s = torch.randn(v_t * b, n, generator=torch.Generator().manual_seed(seed)).to(device) / 0.04  # [V_t*B, N]
@@ -238,7 +239,7 @@ def fit_slope(sizes, times)->float:
     "Least-squares slope of log(times) against log(sizes): the measured exponent of t ∝ B^slope."
     return float(np.polyfit(np.log(np.asarray(sizes, float)), np.log(np.asarray(times, float)), 1)[0])
 
-# %% ../nbs/07_bench.ipynb #aff63b15
+# %% ../nbs/07_bench.ipynb #a5161885
 def loss_scaling(sizes=(64, 128, 256, 512, 1024), # batch sizes B (images), log-spaced
                  repeats:int=5, warmup:int=1, device='cpu')->dict:
     "Median seconds of L_cst (fwd + bwd) and Sinkhorn per B, fitted exponents, and op counts at the smallest and largest B."
@@ -294,7 +295,7 @@ def targets_met(ratios:dict, preset:str='cpu')->dict:
                     met=bool(ratios[k] <= v if op == '<=' else ratios[k] >= v))
             for k, (op, v, where) in TARGETS.items() if k in ratios}
 
-# %% ../nbs/07_bench.ipynb #7511b255
+# %% ../nbs/07_bench.ipynb #7a1b5685
 @dataclasses.dataclass
 class BenchSettings:
     "What one benchmark run measures, and how often."
@@ -350,7 +351,7 @@ def ratios_of(res:dict, main:str)->dict:
     r['views_over_loop'] = c['views']['images_per_s'] / c['loop']['images_per_s']
     return r
 
-# %% ../nbs/07_bench.ipynb #50427fbe
+# %% ../nbs/07_bench.ipynb #e8e3b3b1
 def _stat(times:list, batch:int)->dict:
     "Median seconds and images per second of a list of timings."
     med = statistics.median(times)
@@ -370,7 +371,7 @@ def time_configs(fns:dict, settings:BenchSettings, device:torch.device, batch:in
         if isinstance(f, Loop): f.flush(); f.hist.close()
     return {k: dict(_stat(v, batch), **({'cuda_peak_bytes': peaks[k]} if k in peaks else {})) for k, v in times.items()}
 
-# %% ../nbs/07_bench.ipynb #6c513648
+# %% ../nbs/07_bench.ipynb #db6781f6
 def loop_costs(loop:Loop, loop_seconds:float)->dict: # loop_seconds: median seconds of one loop call
     "The loop's throughput once checkpoints are counted: one checkpoint's time, spread over the steps between two."
     cfg = loop.cfg
@@ -379,7 +380,7 @@ def loop_costs(loop:Loop, loop_seconds:float)->dict: # loop_seconds: median seco
     return dict(checkpoint_s=seconds, checkpoints_per_step=per, steps_per_epoch=loop.epoch_steps,
                 images_per_s_with_checkpoints=cfg['batch_size'] / (loop_seconds + seconds * per))
 
-# %% ../nbs/07_bench.ipynb #512379c7
+# %% ../nbs/07_bench.ipynb #7d3cf7ea
 def flops_per_image(steps:dict, inputs:dict, device)->dict: # inputs: build_configs's shared inputs
     "FLOPs per image of the backbone floor (on one image's views) and of the main training step (on the batch)."
     cfg, main, views = inputs['cfg'], inputs['main'], inputs['views']

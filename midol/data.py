@@ -412,16 +412,17 @@ def check_pretrain_data(ds, # the source to check
     name = type(ds).__name__
     missing = [a for a in ('modalities', 'modality', 'labels', 'size', 'skipped', 'batch', '__len__') if not hasattr(ds, a)]
     if missing: raise TypeError(f'{name} is not PretrainData: it lacks {missing}')
+    what = lambda t: f'{getattr(t, "dtype", type(t).__name__)} {tuple(getattr(t, "shape", ()))}'   # dtype and shape
     N = len(ds)
     for a in ('modality', 'labels'):
         t = getattr(ds, a)
         if not isinstance(t, torch.Tensor) or t.dtype != torch.int64 or tuple(t.shape) != (N,):
-            raise TypeError(f'{name}.{a} must be an int64 tensor [{N}], got {getattr(t, "dtype", type(t))} {tuple(getattr(t, "shape", ()))}')
+            raise TypeError(f'{name}.{a} must be an int64 tensor [{N}], got {what(t)}')
     if N and not 0 <= int(ds.modality.min()) <= int(ds.modality.max()) < len(ds.modalities):
         raise TypeError(f'{name}.modality must index {name}.modalities ({len(ds.modalities)} names)')
-    x, k = ds.batch(list(range(min(n, N)))), min(n, N)
+    k = min(n, N); x = ds.batch(list(range(k)))
     if not isinstance(x, torch.Tensor) or x.dtype != torch.uint8 or tuple(x.shape) != (k, 3, ds.size, ds.size):
-        raise TypeError(f'{name}.batch must return uint8 [{k}, 3, {ds.size}, {ds.size}], got {getattr(x, "dtype", type(x))} {tuple(getattr(x, "shape", ()))}')
+        raise TypeError(f'{name}.batch must return uint8 [{k}, 3, {ds.size}, {ds.size}], got {what(x)}')
     return ds
 
 # %% ../nbs/01_data.ipynb #1e915812

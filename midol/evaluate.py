@@ -348,7 +348,7 @@ def layer_decay_groups(encoder:nn.Module|None, # the backbone (None: train the h
                       )->list:                 # optimiser parameter groups, each with 'lr_scale'
     "timm's layer-decayed encoder groups plus the head at full lr; 1-d parameters without weight decay."
     groups = []
-    if encoder is not None:
+    if encoder is not None and any(p.requires_grad for p in encoder.parameters()):  # a parameter-free encoder (pixels) adds none
         no_decay = getattr(encoder, 'no_weight_decay', lambda: ())()
         groups = param_groups_layer_decay(encoder, weight_decay=weight_decay, no_weight_decay_list=no_decay, layer_decay=layer_decay)
     head_params = [p for p in head.parameters() if p.requires_grad]
@@ -647,7 +647,7 @@ def finetune_segmentation(encoder:nn.Module,
 # %% ../nbs/04_evaluate.ipynb #d5cf7492
 FLOOR_ROWS, CEILING_ROWS = ('random init', 'pixels'), ('supervised',)  # reference rows below and above the variants
 
-# %% ../nbs/04_evaluate.ipynb #f1dd138b
+# %% ../nbs/04_evaluate.ipynb #2ec3547d
 class PixelEncoder(nn.Module):
     "Raw pixels as features: the normalised image average-pooled over pool × pool blocks and flattened."
     def __init__(self, img_size:int=32, # images are resized to this side first
@@ -655,7 +655,10 @@ class PixelEncoder(nn.Module):
         super().__init__()
         self.img_size, self.num_features = img_size, 3 * (img_size // pool) ** 2
         self.register_buffer('pool', torch.tensor(pool))  # in the state dict, so cached features tell pool sizes apart
-    def forward(self, x): return F.avg_pool2d(x, int(self.pool)).flatten(1)  # [B, 3, S, S] -> [B, 3·(S/pool)²]
+    def forward(self, x): # [B, 3, H, W], normalised
+        if x.shape[-2:] != (self.img_size, self.img_size):
+            x = F.interpolate(x, size=(self.img_size, self.img_size), mode='bilinear', antialias=True, align_corners=False)  # [B, 3, S, S]
+        return F.avg_pool2d(x, int(self.pool)).flatten(1)                                     # [B, 3·(S/pool)²]
 
 # %% ../nbs/04_evaluate.ipynb #47c13e94
 class RandomEncoder:

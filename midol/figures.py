@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_figures.ipynb #3655af59
 from __future__ import annotations
-import hashlib, json, math, warnings
+import hashlib, json, warnings
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 import seaborn as sns
@@ -17,8 +17,8 @@ from pytorch_grad_cam import GradCAM
 from .data import MODALITIES, CLASSES, SynthMed5, project_root, preprocess
 from .metrics import routing_matrix, routing_nmi
 from .pretrain import PRESETS, build_model, load_checkpoint, teacher_outputs
-from .evaluate import load_encoder, extract_features, read_state_dict, Classifier, RESULT_COLUMNS
-from .tables import aggregate, ttest, ABLATION_ROWS
+from .evaluate import load_encoder, extract_features, read_state_dict, Classifier
+from .tables import aggregate, ABLATION_ROWS
 
 # %% auto #0
 __all__ = ['MODALITY_COLORS', 'VARIANT_COLORS', 'VARIANT_LABELS', 'EXPERT_SWEEP', 'OFFICIAL_EXPERTS', 'LOSS_LABELS',
@@ -35,14 +35,14 @@ VARIANT_COLORS = dict(zip(ABLATION_ROWS, sns.color_palette('deep', len(ABLATION_
 VARIANT_LABELS = {'dino': '(1) joint CL (DINO)', 'moe': '(2) + MoE', 'moe_route': r'(3) + $\mathcal{L}_{route}$',
                   'midol': r'(4) + $\mathcal{L}_{cst}$ (M-IDoL)'}
 
-# %% ../nbs/05_figures.ipynb #38ae852d
+# %% ../nbs/05_figures.ipynb #2b595ec0
 def new_figure(w:float, h:float, # size in inches
                nrows:int=1, ncols:int=1, **kw)->tuple: # kw: passed to Figure.subplots
     "A Figure on an Agg canvas (no pyplot state) and its axes array [nrows, ncols]."
     fig = Figure(figsize=(w, h), layout='constrained'); FigureCanvasAgg(fig)
     return fig, fig.subplots(nrows, ncols, squeeze=False, **kw)
 
-# %% ../nbs/05_figures.ipynb #588ae201
+# %% ../nbs/05_figures.ipynb #654b1a4e
 def save_figure(fig:Figure, fig_dir, # folder the files go to (created)
                 name:str, dpi:int=150)->Figure: # file stem, e.g. 'fig3a_routing'
     "Write `fig` as `<fig_dir>/<name>.png` and `.pdf`; return it."
@@ -65,7 +65,7 @@ def run_layout(preset:str, # 'tiny', 'cpu', 'paper', 'official'
                 evaluate=root / 'evaluate' / preset, gradcam=root / 'gradcam' / preset, cache=root / 'cache' / preset,
                 reproduce=root / 'reproduce' / preset)
 
-# %% ../nbs/05_figures.ipynb #2d797976
+# %% ../nbs/05_figures.ipynb #e57ba750
 def figure_dir(preset:str, # the preset whose figures these are
                fig_dir='')->Path: # '': figures/<preset>/ at the project root
     "The folder the figures and tables of a preset go to."
@@ -81,7 +81,7 @@ def read_run(out_dir)->dict:
     return dict(config=json.loads((d / 'config.json').read_text()), summary=json.loads((d / 'summary.json').read_text()),
                 history=pd.read_csv(d / 'history.csv'), out_dir=d)
 
-# %% ../nbs/05_figures.ipynb #d58ab5d9
+# %% ../nbs/05_figures.ipynb #64563353
 def run_images(cfg:dict, # a run's config.json
                split:str='train', n_per_modality:int=1000)->tuple: # at most this many images per modality
     "uint8 images [N,3,S,S], modality [N] and class [N] of a SynthMed-5 run's split, at most `n_per_modality` each."
@@ -101,7 +101,7 @@ def routing_by_modality(out_dir, n_per_modality:int=1000, device=None)->tuple: #
     _, routes = teacher_outputs(model, x.split(256), cfg['global_size'], device or torch.device('cpu'))  # routes [N]
     return routing_matrix(routes, torch.as_tensor(modality), cfg['num_experts'], len(MODALITIES)), routing_nmi(modality, routes)
 
-# %% ../nbs/05_figures.ipynb #88142701
+# %% ../nbs/05_figures.ipynb #e2c2da32
 def draw_routing(ax, R, # routing matrix [M, E]
                  title:str, modalities=MODALITIES, colorbar:bool=False, fontsize:int=7):
     "One modality × expert heat map of routing fractions into `ax`."
@@ -109,6 +109,7 @@ def draw_routing(ax, R, # routing matrix [M, E]
                 cbar=colorbar, yticklabels=list(modalities), xticklabels=range(np.shape(R)[1]))
     ax.set_xlabel('expert'); ax.set_title(title, fontsize=fontsize + 2); ax.tick_params('y', rotation=0)
 
+# %% ../nbs/05_figures.ipynb #88e0becb
 def plot_routing(mats:dict, # title -> (R [M,E], NMI)
                  modalities=MODALITIES)->Figure:
     "Modality × expert heat maps side by side, one per run."
@@ -117,7 +118,7 @@ def plot_routing(mats:dict, # title -> (R [M,E], NMI)
         draw_routing(ax, R, f'{title}\nrouting NMI {nmi:.2f}', modalities, colorbar=ax is axs[0, -1])
     return fig
 
-# %% ../nbs/05_figures.ipynb #3da19a4e
+# %% ../nbs/05_figures.ipynb #70ec9582
 def _usage_columns(hist:pd.DataFrame, prefix:str)->list:
     "The `<prefix>_<i>` columns of a history, in expert order."
     return sorted((c for c in hist if c.startswith(prefix + '_') and c[len(prefix) + 1:].isdigit()), key=lambda c: int(c.rsplit('_', 1)[1]))
@@ -135,7 +136,7 @@ def plot_usage(hists:dict)->Figure: # label -> history DataFrame with usage_<i> 
     axs[0, 0].set_ylabel('share of images'); axs[0, -1].legend(fontsize=7, loc='upper left', bbox_to_anchor=(1, 1))
     return fig
 
-# %% ../nbs/05_figures.ipynb #44455c0b
+# %% ../nbs/05_figures.ipynb #a04989c3
 def draw_knn(ax, summaries:dict): # label -> summary.json (knn_accuracy, knn_accuracy_mean)
     "Grouped bars of the k-NN accuracy (%) per modality, one bar per run, into `ax`."
     mods = list(dict.fromkeys(m for s in summaries.values() for m in s['knn_accuracy']))
@@ -146,6 +147,7 @@ def draw_knn(ax, summaries:dict): # label -> summary.json (knn_accuracy, knn_acc
                width, color=VARIANT_COLORS.get(label, pal[i]), label=f"{label} (mean {100 * mean:.1f})" if mean is not None else label)
     ax.set_xticks(range(len(mods)), mods, fontsize=7); ax.set_ylim(0, 100); ax.set_ylabel('k-NN accuracy (%)'); ax.legend(fontsize=6)
 
+# %% ../nbs/05_figures.ipynb #6c91cfd0
 def plot_knn(summaries:dict)->Figure: # label -> summary.json
     "k-NN accuracy on the fine classes of each modality, one bar per run."
     fig, axs = new_figure(1 + .9 * max(len(s['knn_accuracy']) for s in summaries.values()), 2.6)
@@ -162,7 +164,7 @@ def expert_sweep(dirs:dict)->pd.DataFrame: # number of experts -> pretraining ou
                          **{f'knn_{k}': 100 * v for k, v in s['knn_accuracy'].items()}))
     return pd.DataFrame(rows)
 
-# %% ../nbs/05_figures.ipynb #a899e6bf
+# %% ../nbs/05_figures.ipynb #806c33a3
 def plot_expert_sweep(df:pd.DataFrame)->Figure: # expert_sweep's table
     "Downstream k-NN accuracy (left axis) and routing NMI (right axis) against the number of experts."
     fig, axs = new_figure(4.2, 2.8); ax = axs[0, 0]
@@ -203,7 +205,7 @@ def run_features(out_dir, images:torch.Tensor, cache_dir=None)->np.ndarray: # im
     "Teacher-encoder features of `images` from a run's saved encoder (cached in `cache_dir`)."
     return extract_features(load_encoder(out_dir), images, cache_dir=cache_dir, device='cpu' if not torch.cuda.is_available() else None)
 
-# %% ../nbs/05_figures.ipynb #0bdc37b4
+# %% ../nbs/05_figures.ipynb #385bfc10
 def embed_2d(features:np.ndarray, # [N, D]
              method:str='tsne', seed:int=0, cache_dir=None)->np.ndarray: # [N, 2]
     "t-SNE or UMAP of L2-normalised features, cached by a hash of the features and the method."
@@ -221,7 +223,7 @@ def embed_2d(features:np.ndarray, # [N, D]
     if path is not None: path.parent.mkdir(parents=True, exist_ok=True); np.save(path, e)
     return e.astype(np.float32)
 
-# %% ../nbs/05_figures.ipynb #e517e1ce
+# %% ../nbs/05_figures.ipynb #6ef12b36
 def plot_embedding(embs:dict, # panel title -> [N, 2]
                    modality:np.ndarray, method:str='t-SNE')->Figure: # modality [N] (indices into MODALITIES)
     "2-D projections coloured by modality, one panel per variant."
@@ -235,7 +237,7 @@ def plot_embedding(embs:dict, # panel title -> [N, 2]
     fig.legend(*axs[0, 0].get_legend_handles_labels(), loc='outside lower center', ncols=len(MODALITIES), fontsize=8, markerscale=4)
     return fig
 
-# %% ../nbs/05_figures.ipynb #a516953f
+# %% ../nbs/05_figures.ipynb #a845ffc0
 def plot_class_embedding(embs:dict, # variant -> {modality name: [n, 2]}
                          labels:dict)->Figure: # modality name -> class labels [n]
     "Rows variants, columns modalities: each modality's own t-SNE, coloured by fine-grained class."
@@ -283,7 +285,7 @@ def read_confusions(pred_dir, encoder:str='midol', protocol:str='linear', seed:i
     rank = lambda d: MODALITIES.index(d[9:]) if d.startswith('synthmed-') and d[9:] in MODALITIES else len(MODALITIES)
     return dict(sorted(conf.items(), key=lambda kv: (rank(kv[0]), kv[0])))  # SynthMed-5 in modality order
 
-# %% ../nbs/05_figures.ipynb #80a59183
+# %% ../nbs/05_figures.ipynb #55e61292
 def plot_confusions(conf:dict, # dataset -> counts [C, C]
                     title:str='')->Figure:
     "Row-normalised confusion matrices, one panel per dataset, with SynthMed-5 class names where they apply."
@@ -308,7 +310,7 @@ def save_classifier(model:Classifier, out_dir, backbone:dict, # the encoder's {'
     (d / 'classifier.json').write_text(json.dumps(dict(info, backbone=backbone, num_classes=model.head.out_features), indent=1, default=str))
     return d
 
-# %% ../nbs/05_figures.ipynb #5378327c
+# %% ../nbs/05_figures.ipynb #cc21b41e
 def load_classifier(out_dir)->tuple: # (Classifier in eval mode, info dict)
     "A classifier saved by `save_classifier`."
     d = Path(out_dir)
@@ -320,7 +322,7 @@ def load_classifier(out_dir)->tuple: # (Classifier in eval mode, info dict)
     model.load_state_dict(read_state_dict(d / 'classifier.safetensors'))
     return model.eval(), info
 
-# %% ../nbs/05_figures.ipynb #97f413fd
+# %% ../nbs/05_figures.ipynb #210c304f
 def gradcam(model:Classifier, images:torch.Tensor, size:int, layer:int=-1)->tuple: # images uint8 [N,3,H,W]
     "Grad-CAM maps [N,size,size] in [0,1] for the predicted class, and the predictions [N]."
     x = preprocess(images, size)                                                # [N,3,size,size]
@@ -329,7 +331,7 @@ def gradcam(model:Classifier, images:torch.Tensor, size:int, layer:int=-1)->tupl
         pred = cam.outputs.argmax(1).cpu().numpy()
     return maps, pred
 
-# %% ../nbs/05_figures.ipynb #d1512d5c
+# %% ../nbs/05_figures.ipynb #4a5b0fcb
 def plot_gradcam(rows:dict)->Figure: # modality -> (images uint8 [k,3,H,W], maps [k,H,W], labels [k], preds [k])
     "Rows modalities; per image two panels: the image and its Grad-CAM map over it."
     k = max(len(r[0]) for r in rows.values())
@@ -388,7 +390,7 @@ def claims_table(features:dict, # variant -> features [N, D] of the same images
                          **{f'knn_{k}': 100 * a for k, a in s['knn_accuracy'].items()}))
     return pd.DataFrame(rows).set_index('variant')
 
-# %% ../nbs/05_figures.ipynb #31c0dfac
+# %% ../nbs/05_figures.ipynb #e7227734
 def markdown_table(df:pd.DataFrame, digits:int=3)->str:
     "A DataFrame (index included) as a Markdown table, numbers rounded to `digits`."
     cols = [df.index.name or ''] + [str(c) for c in df.columns]
@@ -396,7 +398,7 @@ def markdown_table(df:pd.DataFrame, digits:int=3)->str:
     lines = ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
     return '\n'.join(lines + ['| ' + ' | '.join([str(i)] + [fmt(v) for v in r]) + ' |' for i, r in zip(df.index, df.values)]) + '\n'
 
-# %% ../nbs/05_figures.ipynb #f1637ed3
+# %% ../nbs/05_figures.ipynb #c89234c1
 CLAIM_PANELS = {'routing_nmi': 'routing NMI\n(specificity)', 'silhouette_modality': 'silhouette by modality\n(specificity)',
                 'knn_fine_accuracy': 'fine-class k-NN acc. (%)\n(diversity)', 'effective_rank': 'effective rank per modality\n(diversity)'}
 

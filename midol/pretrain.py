@@ -18,14 +18,14 @@ from .model import MIDoL, model_config, backbone_spec, VARIANTS, FIDELITIES
 from .metrics import knn_scores, routing_matrix, routing_nmi
 
 # %% auto #0
-__all__ = ['CROP_KEYS', 'PRESETS', 'resolve_config', 'pretrain_dataset', 'epoch_batches', 'steps_per_epoch', 'cosine_schedule',
-           'base_lr', 'run_schedules', 'param_groups', 'clip_gradients', 'freeze_last_layer', 'save_checkpoint',
-           'CheckpointError', 'load_checkpoint', 'checkpoint_state', 'History', 'OutDirBusy', 'RunLock',
-           'setup_distributed', 'autocast_for', 'NonFiniteLoss', 'check_finite', 'log_values', 'plain_views',
+__all__ = ['CROP_KEYS', 'PRESETS', 'resolve_config', 'build_model', 'pretrain_dataset', 'epoch_batches', 'steps_per_epoch',
+           'cosine_schedule', 'base_lr', 'run_schedules', 'param_groups', 'clip_gradients', 'freeze_last_layer',
+           'save_checkpoint', 'CheckpointError', 'load_checkpoint', 'checkpoint_state', 'History', 'OutDirBusy',
+           'RunLock', 'setup_distributed', 'autocast_for', 'NonFiniteLoss', 'check_finite', 'log_values', 'plain_views',
            'step_seed', 'apply_schedules', 'seed_step', 'multicrop', 'ordered_batches', 'teacher_outputs',
-           'routing_summary', 'knn_by_modality', 'strict_json', 'summarize', 'build_model', 'Run', 'start_run',
-           'optimizer_step', 'train_step', 'record_step', 'checkpoint_due', 'save_run', 'write_encoder', 'finish_run',
-           'pretrain', 'run_config', 'config_diff', 'check_resumable', 'parse_overrides', 'main']
+           'routing_summary', 'knn_by_modality', 'strict_json', 'summarize', 'Run', 'start_run', 'optimizer_step',
+           'train_step', 'record_step', 'checkpoint_due', 'save_run', 'write_encoder', 'finish_run', 'pretrain',
+           'run_config', 'config_diff', 'check_resumable', 'parse_overrides', 'main']
 
 # %% ../nbs/03_pretrain.ipynb #a0fb4a4f
 CROP_KEYS = ('n_global', 'n_local', 'global_size', 'local_size', 'global_scale', 'local_scale')  # from MULTICROP_PRESETS
@@ -77,6 +77,13 @@ def resolve_config(preset:str='cpu',   # one of PRESETS
     if cfg['n_global'] > 2 and cfg['variant'] != 'dino': warnings.warn("more than 2 global views: the teacher sees all of them")
     return cfg
 
+# %% ../nbs/03_pretrain.ipynb #b870d122
+def build_model(cfg:dict)->MIDoL:
+    "The student/teacher model of a resolved configuration."
+    return MIDoL(model_config(fidelity=cfg['fidelity'], variant=cfg['variant'], arch=cfg['arch'],
+                              img_size=cfg['img_size'], num_experts=cfg['num_experts'], out_dim=cfg['out_dim'],
+                              n_global=cfg['n_global'], drop_path_rate=cfg['drop_path_rate']))
+
 # %% ../nbs/03_pretrain.ipynb #03a98f0e
 _DATA_KINDS = "'synthmed', a manifest CSV, a folder <root>/<modality>/..., or 'medmnist:<folder>'"
 
@@ -107,7 +114,7 @@ def epoch_batches(data:PretrainData,
     if num_workers == 0: yield from map(data.batch, chunks)
     else: yield from DataLoader(chunks, batch_size=None, num_workers=num_workers, collate_fn=data.batch)
 
-# %% ../nbs/03_pretrain.ipynb #877c3d29
+# %% ../nbs/03_pretrain.ipynb #d6a7d260
 def steps_per_epoch(n:int, # images in the dataset
                     batch_size:int, world:int=1)->int: # batch_size: per process
     "Number of full batches per epoch on each rank."
@@ -124,12 +131,12 @@ def cosine_schedule(base:float,  # value after the warm-up
     cos = final + 0.5 * (base - final) * (1 + np.cos(np.pi * t / max(len(t), 1)))
     return np.concatenate([warm, cos])[:total_steps]
 
-# %% ../nbs/03_pretrain.ipynb #5172ad12
+# %% ../nbs/03_pretrain.ipynb #2e2c41f8
 def base_lr(cfg:dict, world:int=1)->float:
     "The peak learning rate of a run (scaled by the global batch / 256 when `lr_scale_batch`)."
     return cfg['lr'] * (cfg['batch_size'] * world / 256 if cfg['lr_scale_batch'] else 1.)
 
-# %% ../nbs/03_pretrain.ipynb #49861b75
+# %% ../nbs/03_pretrain.ipynb #cfc3a316
 def run_schedules(cfg:dict, steps_per_epoch:int, world:int=1)->dict: # name -> per-step values [epochs * steps_per_epoch]
     "The per-step learning rate, weight decay and EMA momentum of a run."
     total = steps_per_epoch * cfg['epochs']
@@ -153,7 +160,7 @@ def clip_gradients(model:torch.nn.Module, max_norm:float, mode:str='norm'):
     if mode == 'norm': torch.nn.utils.clip_grad_norm_(params, max_norm); return
     for p in params: torch.nn.utils.clip_grad_norm_([p], max_norm)
 
-# %% ../nbs/03_pretrain.ipynb #23c5b44b
+# %% ../nbs/03_pretrain.ipynb #574e50bd
 def freeze_last_layer(model:torch.nn.Module):
     "Drop the gradient of every `last_layer` parameter (the prototype layer), so the optimiser step leaves it unchanged."
     for n, p in model.named_parameters():
@@ -174,7 +181,7 @@ def save_checkpoint(state:dict, path:str|Path):
     _atomic_write(path, lambda f: torch.save(state, f))
     _atomic_write(path.with_name(path.name + '.sha256'), lambda f: f.write(_sha256(path).encode()))
 
-# %% ../nbs/03_pretrain.ipynb #22d6c47c
+# %% ../nbs/03_pretrain.ipynb #743c3987
 class CheckpointError(RuntimeError): "A checkpoint file is missing, truncated or corrupt."
 
 def load_checkpoint(path:str|Path)->dict:
@@ -186,7 +193,7 @@ def load_checkpoint(path:str|Path)->dict:
                               "delete it to start over, or restore a copy")
     return torch.load(path, map_location='cpu', weights_only=False)
 
-# %% ../nbs/03_pretrain.ipynb #55d6aef7
+# %% ../nbs/03_pretrain.ipynb #491a1a09
 def checkpoint_state(model:torch.nn.Module, optimizer:torch.optim.Optimizer, scaler:torch.amp.GradScaler,
                      step:int, epoch:int, # steps done; the epoch a resumed run starts in
                      cfg:dict)->dict:
@@ -219,7 +226,7 @@ class History:
     def close(self):
         if self.f: self.f.close(); self.f = None
 
-# %% ../nbs/03_pretrain.ipynb #8da20a6e
+# %% ../nbs/03_pretrain.ipynb #07684a06
 class OutDirBusy(RuntimeError): "Another live run is writing this out_dir."
 
 class RunLock:
@@ -250,7 +257,7 @@ def setup_distributed()->tuple[int, int, torch.device]:
         return rank, world, torch.device('cuda', local)
     return rank, world, torch.device('cpu')
 
-# %% ../nbs/03_pretrain.ipynb #27f22ccf
+# %% ../nbs/03_pretrain.ipynb #2840b244
 def autocast_for(precision:str, # 'bf16', 'fp16' or 'fp32'
                  device:torch.device):
     "The autocast context of a run: bf16 or fp16 on a GPU, full precision on a CPU."
@@ -267,7 +274,7 @@ def check_finite(out:dict, step:int):
             raise NonFiniteLoss(f"step {step}: {k} = {v.item()} is not finite; the run stopped and the last good "
                                 "checkpoint was kept (lower the learning rate or use precision='fp32')")
 
-# %% ../nbs/03_pretrain.ipynb #9772eb10
+# %% ../nbs/03_pretrain.ipynb #9e64d801
 _USAGE = (('expert_usage', 'usage'), ('expert_usage_student', 'usage_student'))  # model output -> history column prefix
 
 def log_values(out:dict, world:int=1)->dict:
@@ -282,40 +289,40 @@ def log_values(out:dict, world:int=1)->dict:
         row.update({f'{prefix}_{i}': x for i, x in enumerate(rest[:len(u)])}); rest = rest[len(u):]
     return row
 
-# %% ../nbs/03_pretrain.ipynb #549d3b66
+# %% ../nbs/03_pretrain.ipynb #68cfffd6
 def plain_views(x:torch.Tensor, # uint8 images [B,3,H,W]
                 crops:MultiCrop)->list: # M views [B,3,size,size], globals first
     "The views of `crops` without augmentation: whole images resized to the global and local sizes."
     return [preprocess(x, crops.global_size if j < crops.n_global else crops.local_size, IMAGENET_MEAN, IMAGENET_STD)
             for j in range(crops.n_views)]
 
-# %% ../nbs/03_pretrain.ipynb #7e761803
+# %% ../nbs/03_pretrain.ipynb #f004fa74
 def step_seed(seed:int, step:int, rank:int=0)->int:
     "A 63-bit seed for the randomness of one step of one rank."
     return int.from_bytes(hashlib.sha256(f'{seed}/{step}/{rank}'.encode()).digest()[:8], 'little') >> 1
 
-# %% ../nbs/03_pretrain.ipynb #0abc75cb
+# %% ../nbs/03_pretrain.ipynb #25357a8c
 def apply_schedules(optimizer:torch.optim.Optimizer, schedules:dict, step:int): # schedules: run_schedules's
     "Write step `step`'s learning rate, and weight decay where it applies, into the optimiser's groups."
     for g in optimizer.param_groups:
         g['lr'] = schedules['lr'][step]
         if g.get('apply_wd'): g['weight_decay'] = schedules['weight_decay'][step]
 
-# %% ../nbs/03_pretrain.ipynb #ed73c60d
+# %% ../nbs/03_pretrain.ipynb #02ea40e1
 def seed_step(seed:int, step:int, rank:int, device)->torch.Generator:
     "Seed step `step` of `rank`: return the crops' generator, and reseed torch's global generator for the model."
     generator = torch.Generator(device).manual_seed(step_seed(seed, step, rank))
     torch.manual_seed(step_seed(seed, step, rank) + 1)
     return generator
 
-# %% ../nbs/03_pretrain.ipynb #7c238556
+# %% ../nbs/03_pretrain.ipynb #6d995cf8
 def multicrop(cfg:dict)->MultiCrop:
     "The MultiCrop of a run: `cfg`'s numbers, sizes and scales of global and local views."
     return MultiCrop(n_global=cfg['n_global'], n_local=cfg['n_local'], global_size=cfg['global_size'],
                      local_size=cfg['local_size'], global_scale=tuple(cfg['global_scale']),
                      local_scale=tuple(cfg['local_scale']))
 
-# %% ../nbs/03_pretrain.ipynb #bae78c9d
+# %% ../nbs/03_pretrain.ipynb #97d68eaa
 def ordered_batches(data:PretrainData, batch_size:int=256):
     "Every image of `data` in index order, as uint8 batches [b,3,S,S]."
     for i in range(0, len(data), batch_size): yield data.batch(list(range(i, min(i + batch_size, len(data)))))
@@ -333,7 +340,7 @@ def teacher_outputs(model:MIDoL, batches, # uint8 image batches [b,3,H,W]
         if r is not None: routes.append(r.cpu())
     return torch.cat(feats), (torch.cat(routes) if routes else None)
 
-# %% ../nbs/03_pretrain.ipynb #38d74786
+# %% ../nbs/03_pretrain.ipynb #9618f201
 def routing_summary(routes:torch.Tensor,   # [N] teacher top-1 expert per image
                     modality:torch.Tensor, # [N] modality index per image
                     num_experts:int, num_modalities:int)->dict:
@@ -343,7 +350,7 @@ def routing_summary(routes:torch.Tensor,   # [N] teacher top-1 expert per image
                 expert_usage_routing="teacher router's top-1 expert (argmax of its gate, no Sinkhorn), clean training images",
                 routing_matrix=routing_matrix(routes, modality, num_experts, num_modalities).tolist())
 
-# %% ../nbs/03_pretrain.ipynb #f2215b32
+# %% ../nbs/03_pretrain.ipynb #b8994248
 def knn_by_modality(train_feats:torch.Tensor, train:PretrainData, # features [N_train, D] of `train`'s images
                     test_feats:torch.Tensor, test:PretrainData)->dict: # features [N_test, D] of `test`'s images
     "Weighted k-NN accuracy (k=20, T=0.07) on the fine classes of each modality, by modality name."
@@ -355,7 +362,7 @@ def knn_by_modality(train_feats:torch.Tensor, train:PretrainData, # features [N_
             knn[name] = float((torch.as_tensor(pred) == test.labels[te]).float().mean())
     return knn
 
-# %% ../nbs/03_pretrain.ipynb #0a0e9f57
+# %% ../nbs/03_pretrain.ipynb #6badc608
 def _finite(v):
     "`v` with every non-finite float, at any depth of dicts and lists, replaced by None."
     if isinstance(v, float): return v if math.isfinite(v) else None
@@ -390,14 +397,7 @@ def summarize(model:MIDoL, cfg:dict, train:PretrainData, # the run's training da
     out.update(skipped_files=len(train.skipped), skipped_files_first=list(train.skipped[:_SKIPPED_SHOWN]))
     return out
 
-# %% ../nbs/03_pretrain.ipynb #b870d122
-def build_model(cfg:dict)->MIDoL:
-    "The student/teacher model of a resolved configuration."
-    return MIDoL(model_config(fidelity=cfg['fidelity'], variant=cfg['variant'], arch=cfg['arch'],
-                              img_size=cfg['img_size'], num_experts=cfg['num_experts'], out_dim=cfg['out_dim'],
-                              n_global=cfg['n_global'], drop_path_rate=cfg['drop_path_rate']))
-
-# %% ../nbs/03_pretrain.ipynb #baa93ab9
+# %% ../nbs/03_pretrain.ipynb #de3ba6ad
 @dataclasses.dataclass
 class Run:
     "What the steps of a pretraining run share."
@@ -409,7 +409,7 @@ class Run:
     history: History|None = None           # rank 0 only
     step: int = 0                          # steps done
 
-# %% ../nbs/03_pretrain.ipynb #0fc92e4a
+# %% ../nbs/03_pretrain.ipynb #339deb1d
 def _write_config(run:Run):
     "Write out_dir/config.json: the settings, the backbone's timm record, the model config and the step count."
     cfg = run.cfg
@@ -440,7 +440,7 @@ def start_run(cfg:dict, resume:bool=False)->Run: # resume: continue from out_dir
     run.net = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
     return run
 
-# %% ../nbs/03_pretrain.ipynb #3d286577
+# %% ../nbs/03_pretrain.ipynb #4506fed2
 def optimizer_step(model:MIDoL, optimizer:torch.optim.Optimizer, scaler:torch.amp.GradScaler,
                    loss:torch.Tensor, cfg:dict, # cfg: clip_grad, clip_mode
                    freeze_last:bool=False)->None: # drop the prototype layer's gradient (first epochs of `official`)
@@ -451,7 +451,7 @@ def optimizer_step(model:MIDoL, optimizer:torch.optim.Optimizer, scaler:torch.am
     if freeze_last: freeze_last_layer(model.student)
     scaler.step(optimizer); scaler.update()
 
-# %% ../nbs/03_pretrain.ipynb #94b0de14
+# %% ../nbs/03_pretrain.ipynb #3fad83f2
 def train_step(run:Run, images:torch.Tensor, # uint8 [B,3,S,S]
                epoch:int)->dict: # the loss dictionary of the step
     "One optimisation step on a batch: schedules, seeded views, forward, checks, backward, clipping, AdamW, EMA."
@@ -467,7 +467,7 @@ def train_step(run:Run, images:torch.Tensor, # uint8 [B,3,S,S]
     run.step += 1
     return out
 
-# %% ../nbs/03_pretrain.ipynb #6b20a2d2
+# %% ../nbs/03_pretrain.ipynb #5add2dcc
 def record_step(run:Run, out:dict, epoch:int)->dict:
     "The values of the step just done (losses, usage, lr, momentum), written to history.csv on rank 0."
     row = dict(step=run.step, epoch=epoch, lr=float(run.schedules['lr'][run.step - 1]),
@@ -475,11 +475,12 @@ def record_step(run:Run, out:dict, epoch:int)->dict:
     if run.history: run.history.log(row)
     return row
 
-# %% ../nbs/03_pretrain.ipynb #3a30aad9
+# %% ../nbs/03_pretrain.ipynb #52ce752d
 def checkpoint_due(step:int, steps_per_epoch:int, every:int)->bool: # step: steps done; every: 0 = epoch ends only
     "Whether a checkpoint is written after `step` steps."
     return step % steps_per_epoch == 0 or bool(every and step % every == 0)
 
+# %% ../nbs/03_pretrain.ipynb #ee6b733e
 def save_run(run:Run, epoch:int):
     "Write the checkpoint of `run` after its current step."
     done = run.step % run.steps_per_epoch == 0
@@ -492,6 +493,7 @@ def write_encoder(model:MIDoL, out:Path):
     sd = {k: v.detach().cpu().contiguous() for k, v in model.teacher.backbone.state_dict().items()}
     _atomic_write(out / 'encoder.safetensors', lambda f: f.write(safetensors_bytes(sd)))
 
+# %% ../nbs/03_pretrain.ipynb #f52a3c9e
 def finish_run(run:Run, wall:float, n_images:int)->dict: # wall: seconds of training; n_images: images trained on
     "Close the history, wait for every rank, and on rank 0 write the encoder and summary.json; return the summary."
     if run.history: run.history.close()
@@ -502,7 +504,7 @@ def finish_run(run:Run, wall:float, n_images:int)->dict: # wall: seconds of trai
     _atomic_write(run.out / 'summary.json', lambda f: f.write(strict_json(summary).encode()))
     return summary
 
-# %% ../nbs/03_pretrain.ipynb #55299ec6
+# %% ../nbs/03_pretrain.ipynb #fcb84ae7
 def pretrain(cfg:dict,            # resolved settings (resolve_config)
              resume:bool=False,   # continue from out_dir/checkpoint.pt
              progress:bool=True)->dict: # show a tqdm bar (rank 0 only)
@@ -533,14 +535,14 @@ def run_config(preset:str='cpu', variant:str='midol',
     out_dir = out_dir or str((project_root() or Path.cwd()) / 'runs' / 'pretrain' / f'{preset}-{variant}')
     return resolve_config(preset, variant, out_dir, **settings, **extra)
 
-# %% ../nbs/03_pretrain.ipynb #5345ea32
+# %% ../nbs/03_pretrain.ipynb #bd703eab
 _RESUME_FREE = {'out_dir', 'num_workers', 'ckpt_every'}  # settings that may change between a run and its resumption
 
 def config_diff(cfg:dict, old:dict)->list:
     "Settings of `cfg` whose value differs in `old` (a saved config.json), ignoring those free to change on resume."
     return sorted(k for k in cfg if k not in _RESUME_FREE and json.dumps(old.get(k), default=str) != json.dumps(cfg[k], default=str))
 
-# %% ../nbs/03_pretrain.ipynb #cfad7413
+# %% ../nbs/03_pretrain.ipynb #05404066
 def check_resumable(cfg:dict):
     "Raise a ValueError when out_dir holds a run whose settings differ from `cfg`."
     p = Path(cfg['out_dir']) / 'config.json'
@@ -549,7 +551,7 @@ def check_resumable(cfg:dict):
     if diff: raise ValueError(f"{cfg['out_dir']} holds a run with other settings ({', '.join(diff)}); "
                               "choose another out_dir, or pass resume=False to start that run over")
 
-# %% ../nbs/03_pretrain.ipynb #03c701fc
+# %% ../nbs/03_pretrain.ipynb #409602ac
 def parse_overrides(text:str)->dict: # a JSON object, e.g. '{"lr": 5e-4}'; '' = none
     "The settings of the `--overrides` option as a dict."
     if not text: return {}

@@ -6,13 +6,13 @@
 from __future__ import annotations
 import dataclasses, datetime, hashlib, json, os, platform, shutil, time
 from pathlib import Path
-import numpy as np, pandas as pd, torch
+import pandas as pd, torch
 import papermill
 from .data import MODALITIES, project_root
 from .pretrain import PRESETS, run_config, pretrain, check_resumable, config_diff
 from .evaluate import DOWNSTREAM_SIZES, FinetuneRecipe, updated, finetune_multiclass, load_encoder, synthmed_tasks
 from .tables import ABLATION_ROWS, aggregate, write_table
-from .figures import run_layout, figure_dir, EXPERT_SWEEP, OFFICIAL_EXPERTS, FIGURES, TABLES, save_classifier
+from .figures import run_layout, figure_dir, OFFICIAL_EXPERTS, FIGURES, TABLES, save_classifier
 
 # %% auto #0
 __all__ = ['GRADCAM_FINETUNE', 'ablation_encoders', 'ablation_table', 'pretrain_steps', 'pretrain_state', 'file_hash',
@@ -32,7 +32,7 @@ def ablation_encoders(preset:str='cpu', data:str='synthmed', progress:bool=True,
         out[v] = cfg['out_dir']
     return out
 
-# %% ../nbs/06_reproduce.ipynb #088834cf
+# %% ../nbs/06_reproduce.ipynb #b072bb9c
 def ablation_table(results:pd.DataFrame, path_stem=None, caption:str='')->pd.DataFrame:
     "Table 2 from `results.csv`: variants × (modality, protocol ACC), mean ± std, best bold, second underlined, t-test marks."
     agg = aggregate(results)
@@ -70,18 +70,19 @@ def file_hash(path)->str:
         for b in iter(lambda: f.read(1 << 20), b''): h.update(b)
     return h.hexdigest()[:16]
 
-# %% ../nbs/06_reproduce.ipynb #30916404
+# %% ../nbs/06_reproduce.ipynb #4ef9e34e
 def make_stamp(settings:dict, inputs)->dict: # inputs: files whose content the step depends on
     "Settings plus the hash of each input file."
     missing = [str(p) for p in inputs if not Path(p).is_file()]
     if missing: raise FileNotFoundError(f"inputs of this step are missing: {missing}; run the earlier steps first")
     return dict(settings=json.loads(json.dumps(settings, default=str)), inputs={str(p): file_hash(p) for p in inputs})
 
-# %% ../nbs/06_reproduce.ipynb #f665d90c
+# %% ../nbs/06_reproduce.ipynb #f68f4cc8
 def write_stamp(stamp_file, stamp:dict):
     "Record a finished step."
     Path(stamp_file).parent.mkdir(parents=True, exist_ok=True); Path(stamp_file).write_text(json.dumps(stamp, indent=1))
 
+# %% ../nbs/06_reproduce.ipynb #78b3a1de
 def step_done(stamp_file, stamp:dict, outputs)->bool:
     "True when every output exists and `stamp_file` holds `stamp`."
     f = Path(stamp_file)
@@ -94,7 +95,7 @@ def nbs_dir()->Path:
     if root is None or not (root / 'nbs').is_dir(): raise FileNotFoundError("no nbs/ folder found above the working folder: run from inside the midol project")
     return root / 'nbs'
 
-# %% ../nbs/06_reproduce.ipynb #56ac29f6
+# %% ../nbs/06_reproduce.ipynb #9b43da6f
 def run_notebook(name:str, # notebook in nbs/, e.g. '03_pretrain.ipynb'
                  out_path, params:dict)->Path:
     "Execute `nbs/<name>` with papermill into `out_path` (kernel python3, cwd nbs/)."
@@ -103,7 +104,7 @@ def run_notebook(name:str, # notebook in nbs/, e.g. '03_pretrain.ipynb'
                                cwd=str(nbs_dir()), progress_bar=False, log_output=False)
     return out_path
 
-# %% ../nbs/06_reproduce.ipynb #1de23d56
+# %% ../nbs/06_reproduce.ipynb #dd9a218d
 class Progress:
     "Per-step progress lines with elapsed times; the log keeps, for a skipped step, the time it took when it last ran."
     def __init__(self, n:int, times_file=None): # times_file: JSON of each step's last run time, kept across reproductions
@@ -125,7 +126,7 @@ def gradcam_recipe(preset:str)->FinetuneRecipe:
     "The fine-tuning recipe of a preset's Grad-CAM classifiers: the multi-class recipe, shortened, at the preset's image size."
     return updated(FinetuneRecipe(), image_size=PRESETS[preset]['img_size'], **GRADCAM_FINETUNE.get(preset, GRADCAM_FINETUNE['paper']))
 
-# %% ../nbs/06_reproduce.ipynb #b4c0f63b
+# %% ../nbs/06_reproduce.ipynb #5f25a3f9
 def finetune_classifier(encoder:torch.nn.Module, data:dict, # {'train','val','test': (uint8 images, labels), 'num_classes'}
                         recipe:FinetuneRecipe, seed:int=0, device=None)->tuple: # -> (Classifier, test metrics)
     "Fine-tune encoder + linear head with `recipe`; return the best-validation model and its test metrics."
@@ -147,7 +148,7 @@ def gradcam_classifiers(encoder_dir, # a pretraining out_dir (config.json + enco
         out[m] = metrics
     return out
 
-# %% ../nbs/06_reproduce.ipynb #b8001e3a
+# %% ../nbs/06_reproduce.ipynb #e090fcff
 def cpu_model()->str:
     "The CPU's model name from /proc/cpuinfo (or `platform.processor()` elsewhere)."
     try:
@@ -156,7 +157,7 @@ def cpu_model()->str:
     except OSError: pass
     return platform.processor() or platform.machine() or 'unknown'
 
-# %% ../nbs/06_reproduce.ipynb #a99df374
+# %% ../nbs/06_reproduce.ipynb #14a9fcde
 def _memory_gib()->float|None:
     try: return round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30, 1)
     except (ValueError, OSError, AttributeError): return None
@@ -170,14 +171,14 @@ def machine_info(device:str|torch.device='cpu')->dict: # the device a measuremen
     if torch.device(device).type == 'cuda': info.update(gpu=torch.cuda.get_device_name(device), cuda=torch.version.cuda)
     return info
 
-# %% ../nbs/06_reproduce.ipynb #b5e6f58e
+# %% ../nbs/06_reproduce.ipynb #8860bb66
 def machine_line(info:dict)->str: # a machine_info record
     "The machine in one line: CPU, cores, memory, GPU, OS, Python and torch versions."
     mem = f"{info['memory_gib']:.0f} GiB RAM" if info.get('memory_gib') else 'RAM unknown'
     return (f"{info['cpu_model']}, {info['nproc']} cores, {mem}, {info.get('gpu', 'no GPU')}; {info['os']}, "
             f"Python {info['python']}, torch {info['torch']}")
 
-# %% ../nbs/06_reproduce.ipynb #0ddd14a1
+# %% ../nbs/06_reproduce.ipynb #8134c337
 def _describe(rel:str)->tuple: # (what, made by)
     stem, figs = Path(rel).stem, 'nbs/05_figures.ipynb'
     if rel.startswith('tables/table2'): return ("Table 2 on SynthMed-5 (ours)" if 'ablation' in stem else "the paper's Table 2"), 'nbs/04_evaluate.ipynb'
@@ -209,7 +210,7 @@ def write_readme(fig_dir, preset:str, log:list, # Progress.log
     (fig_dir / 'README.md').write_text('\n'.join(lines) + '\n')
     return fig_dir / 'README.md'
 
-# %% ../nbs/06_reproduce.ipynb #839717d5
+# %% ../nbs/06_reproduce.ipynb #7e42a0a1
 def write_figures_index(figures_root)->Path: # the figures/ folder holding one folder per preset
     "Write <figures_root>/README.md: one section per preset folder, with the first paragraph of its README."
     root = Path(figures_root)
