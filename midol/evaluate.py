@@ -666,9 +666,9 @@ class RandomEncoder:
     def __init__(self, arch): self.arch = arch  # timm name, backbone record or pretraining folder (as `random_encoder`)
     def for_task(self, data:dict, seed:int)->nn.Module: return random_encoder(self.arch, seed)
 
-# %% ../nbs/04_evaluate.ipynb #42f26a0d
+# %% ../nbs/04_evaluate.ipynb #982c4d70
 SYNTHMED_RECIPE = FinetuneRecipe(
-    optimizer='adamw', lr=1e-3, min_lr=1e-5, epochs=30, warmup_epochs=2, batch_size=64, image_size=32,
+    optimizer='adamw', lr=2e-3, min_lr=1e-5, epochs=40, warmup_epochs=3, batch_size=64, image_size=32,
     weight_decay=0.05, layer_decay=1.0, mixup=0., cutmix=0., label_smoothing=0.1,
     source='found on SynthMed-5 at 32 px (see the log above): AdamW, no layer decay, no Mixup/CutMix')
 

@@ -72,12 +72,13 @@ def judge(got,                  # the student's result
         raise AssertionError(f"on {case}, your result is not finite: {_show(got)}. {nonfinite_hint}".strip())
     raise AssertionError(f"on {case}, expected {_show(want)}, got {_show(got)}")
 
-# %% ../nbs/09_exercises.ipynb #b3c6eecb
+# %% ../nbs/09_exercises.ipynb #df0b574b
 def passed(fn,       # the student's function
            n:int,    # how many hidden cases it passed
           ):
     "Print the one-line verdict for a function that passed every hidden case."
-    print(f"correct: {getattr(fn, '__name__', 'your function')} passes all {n} hidden cases")
+    cases = 'the hidden case' if n == 1 else f"all {n} hidden cases"
+    print(f"correct: {getattr(fn, '__name__', 'your function')} passes {cases}")
 
 # %% ../nbs/09_exercises.ipynb #95b6b40f
 def _entropy_per_row(p:np.ndarray)->np.ndarray:  # a common mistake: −Σ p log p along the last axis only
