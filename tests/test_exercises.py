@@ -54,8 +54,8 @@ def test_every_reference_solution_passes_its_checker(stem, capsys, monkeypatch):
 
 
 def test_every_checker_is_used_by_a_solution_and_offered_in_a_concept_notebook():
-    used = set().union(*(checkers_called(''.join(map(source, cells(solutions(s))))) for s in CONCEPT))
-    offered = set().union(*(checkers_called(''.join(map(source, cells(ROOT / 'nbs' / f'{s}.ipynb')))) for s in CONCEPT))
+    used = set().union(*(checkers_called('\n'.join(map(source, cells(solutions(s))))) for s in CONCEPT))
+    offered = set().union(*(checkers_called('\n'.join(map(source, cells(ROOT / 'nbs' / f'{s}.ipynb')))) for s in CONCEPT))
     assert used == offered == set(CHECKERS)
 
 
@@ -84,8 +84,8 @@ def test_concept_notebook_ends_with_exercises_that_never_run_in_tests(stem):
 
 @pytest.mark.parametrize('stem', CONCEPT)
 def test_each_stub_is_graded_by_the_checker_its_solution_uses(stem):
-    stubs = ''.join(source(c) for c in cells(ROOT / 'nbs' / f'{stem}.ipynb') if 'skip-execution' in c['metadata'].get('tags', []))
-    answers = ''.join(map(source, cells(solutions(stem))))
+    stubs = '\n'.join(source(c) for c in cells(ROOT / 'nbs' / f'{stem}.ipynb') if 'skip-execution' in c['metadata'].get('tags', []))
+    answers = '\n'.join(map(source, cells(solutions(stem))))
     assert checkers_called(stubs) == checkers_called(answers) != set()
 
 
