@@ -33,9 +33,9 @@ __all__ = ['WRAPPER_KEYS', 'PREFIXES', 'OPTIMIZERS', 'SCHEDULES', 'SEGMENTATION_
            'train_select', 'classification_result', 'knn_protocol', 'LinearHead', 'head_probe', 'logreg_probe',
            'linear_probe', 'augment', 'Classifier', 'fit_size', 'predict_logits', 'finetune_multiclass',
            'finetune_multilabel', 'FPNDecoder', 'Segmenter', 'segmentation_dice', 'finetune_segmentation',
-           'PixelEncoder', 'RandomEncoder', 'SupervisedEncoder', 'reference_encoders', 'protocol_recipe',
-           'split_labels', 'frozen_features', 'run_one', 'finished_runs', 'record_result', 'as_encoder',
-           'run_protocols', 'synthmed_tasks']
+           'PixelEncoder', 'RandomEncoder', 'CentreCropped', 'SupervisedEncoder', 'reference_encoders',
+           'protocol_recipe', 'split_labels', 'frozen_features', 'run_one', 'finished_runs', 'record_result',
+           'as_encoder', 'run_protocols', 'synthmed_tasks']
 
 # %% ../nbs/04_evaluate.ipynb #c9dd1160
 WRAPPER_KEYS = ('teacher', 'model', 'state_dict', 'model_ema', 'module', 'encoder')  # checked in this order
@@ -249,7 +249,7 @@ class FinetuneRecipe:
         if self.optimizer not in OPTIMIZERS: raise ValueError(f"optimizer {self.optimizer!r}: use one of {OPTIMIZERS}")
         if self.schedule not in SCHEDULES: raise ValueError(f"schedule {self.schedule!r}: use one of {SCHEDULES}")
 
-# %% ../nbs/04_evaluate.ipynb #7c6e1a56
+# %% ../nbs/04_evaluate.ipynb #145a043a
 _PAIRS = {'epochs': 'iterations', 'iterations': 'epochs', 'eval_every_epochs': 'eval_every_iterations',
           'eval_every_iterations': 'eval_every_epochs'}
 
@@ -259,7 +259,8 @@ def updated(recipe:FinetuneRecipe, # the recipe to start from
     "A copy of `recipe` with `changes`; a length or validation interval given in one unit clears the other unit."
     unknown = set(changes) - {f.name for f in fields(FinetuneRecipe)}
     if unknown: raise TypeError(f"FinetuneRecipe has no field {sorted(unknown)}; fields: {[f.name for f in fields(FinetuneRecipe)]}")
-    cleared = {_PAIRS[k]: None for k, v in changes.items() if k in _PAIRS and v is not None and _PAIRS[k] not in changes}
+    cleared = {_PAIRS[k]: None for k, v in changes.items()
+               if k in _PAIRS and v is not None and _PAIRS[k] not in changes}  # the other unit of a pair
     return replace(recipe, **{**cleared, **changes})
 
 # %% ../nbs/04_evaluate.ipynb #2ec55b8a
@@ -338,7 +339,8 @@ def split_loader(split,           # (images or features, targets) arrays/tensors
                 )->DataLoader:
     "A DataLoader over one split, shuffled by its own generator."
     ds = TensorDataset(*[torch.as_tensor(np.asarray(t)) for t in split]) if isinstance(split, (tuple, list)) else split
-    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=torch.Generator().manual_seed(seed), drop_last=drop_last)
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last)
 
 # %% ../nbs/04_evaluate.ipynb #ec74c366
 def layer_decay_groups(encoder:nn.Module|None, # the backbone (None: train the head only)
@@ -350,7 +352,8 @@ def layer_decay_groups(encoder:nn.Module|None, # the backbone (None: train the h
     groups = []
     if encoder is not None and any(p.requires_grad for p in encoder.parameters()):  # a parameter-free encoder (pixels) adds none
         no_decay = getattr(encoder, 'no_weight_decay', lambda: ())()
-        groups = param_groups_layer_decay(encoder, weight_decay=weight_decay, no_weight_decay_list=no_decay, layer_decay=layer_decay)
+        groups = param_groups_layer_decay(encoder, weight_decay=weight_decay, no_weight_decay_list=no_decay,
+                                          layer_decay=layer_decay)
     head_params = [p for p in head.parameters() if p.requires_grad]
     groups += [{'params': [p for p in head_params if p.ndim > 1], 'weight_decay': weight_decay, 'lr_scale': 1.0},
                {'params': [p for p in head_params if p.ndim <= 1], 'weight_decay': 0.0, 'lr_scale': 1.0}]
@@ -367,7 +370,7 @@ def make_optimizer(encoder:nn.Module|None, # the backbone (None: frozen)
     if recipe.optimizer == 'sgd': return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum)
     return torch.optim.AdamW(groups, lr=recipe.lr)
 
-# %% ../nbs/04_evaluate.ipynb #429d6167
+# %% ../nbs/04_evaluate.ipynb #4fe21b96
 def train_select(model:nn.Module, loader, # batches of the train split
                  optimizer:torch.optim.Optimizer,
                  recipe:FinetuneRecipe,   # length, schedule, warm-up, validation interval
@@ -383,7 +386,8 @@ def train_select(model:nn.Module, loader, # batches of the train split
             model.train()
             for g in optimizer.param_groups: g['lr'] = lrs[step] * g.get('lr_scale', 1.0)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp): loss = loss_fn(model, batch)
-            optimizer.zero_grad(set_to_none=True); loss.backward(); optimizer.step(); step += 1; losses.append(loss.item())
+            optimizer.zero_grad(set_to_none=True); loss.backward(); optimizer.step()
+            step += 1; losses.append(loss.item())
             if step % eval_every == 0 or step == total:
                 model.eval(); score = val_fn(model)
                 if score > best[0] or best[2] is None:
@@ -427,9 +431,10 @@ class LinearHead(nn.Module):
         nn.init.trunc_normal_(self.fc.weight, std=0.01); nn.init.zeros_(self.fc.bias)  # near zero: the first steps decide
     def forward(self, x): return self.fc((x.float() - self.mean) / self.std)          # [B, C]
 
-# %% ../nbs/04_evaluate.ipynb #ea826b8a
+# %% ../nbs/04_evaluate.ipynb #f0326603
 @torch.no_grad()
-def _head_probs(head, x): return head.eval()(torch.as_tensor(np.asarray(x), dtype=torch.float32)).softmax(1).numpy()  # [N, C]
+def _head_probs(head, x):
+    return head.eval()(torch.as_tensor(np.asarray(x), dtype=torch.float32)).softmax(1).numpy()  # [N, C]
 
 def head_probe(feats:dict,             # {'train', 'val', 'test': (features [N, D], labels [N])}
                seed:int=0,             # head initialisation and batch order
@@ -462,7 +467,8 @@ def logreg_probe(feats:dict,       # {'train', 'val', 'test': (features [N, D], 
         clf = LogisticRegression(C=c, max_iter=max_iter, random_state=seed).fit(scaler.transform(train_f), train_y)
         acc = accuracy(val_y, clf.predict(scaler.transform(val_f)))
         if best is None or acc > best[0]: best = (acc, c, clf)
-    probs = np.zeros((len(test_f), C)); probs[:, best[2].classes_] = best[2].predict_proba(scaler.transform(test_f))  # [N, C]
+    probs = np.zeros((len(test_f), C))                                                        # [N, C]
+    probs[:, best[2].classes_] = best[2].predict_proba(scaler.transform(test_f))               # classes absent from train stay 0
     return classification_result(test_y, probs, C=best[1], val_acc=100 * best[0])
 
 # %% ../nbs/04_evaluate.ipynb #22f3c9a0
@@ -493,7 +499,8 @@ def augment(x:torch.Tensor, # uint8 [B,3,H,W]
     B, centre = len(x), (big - size) // 2
     rows, cols = (torch.randint(0, big - size + 1, (2, B)) if train else torch.full((2, B), centre)).tolist()
     flips = (torch.rand(B) < 0.5 if train else torch.zeros(B, dtype=torch.bool)).tolist()
-    cut = lambda t: torch.stack([(v.flip(-1) if f else v)[..., r:r + size, c:c + size] for v, r, c, f in zip(t, rows, cols, flips)])
+    cut = lambda t: torch.stack([(v.flip(-1) if f else v)[..., r:r + size, c:c + size]
+                                 for v, r, c, f in zip(t, rows, cols, flips)])
     return cut(x) if mask is None else (cut(x), cut(mask))
 
 # %% ../nbs/04_evaluate.ipynb #be676f65
@@ -548,7 +555,9 @@ def finetune_multiclass(encoder:nn.Module,
     mix = Mixup(mixup_alpha=recipe.mixup, cutmix_alpha=recipe.cutmix, prob=1.0 if mixing else 0.0,
                 label_smoothing=recipe.label_smoothing, num_classes=C)
     criterion = SoftTargetCrossEntropy()
-    def loss_fn(m, b): x, t = mix(augment(b[0], size, True).to(device), b[1].long().to(device)); return criterion(m(x), t)
+    def loss_fn(m, b):
+        x, t = mix(augment(b[0], size, True).to(device), b[1].long().to(device))   # [B,3,s,s], soft targets [B, C]
+        return criterion(m(x), t)
     def val_fn(m):
         logits, y = predict_logits(m, data['val'], size, batch, device)
         return classification_result(y, _softmax(logits))['metrics'][recipe.select]
@@ -558,7 +567,9 @@ def finetune_multiclass(encoder:nn.Module,
     return classification_result(y, _softmax(logits), **fit, **extra)
 
 # %% ../nbs/04_evaluate.ipynb #53ac1c84
-def _label_count(data): return np.asarray(data['train'][1]).shape[1] if isinstance(data['train'], (tuple, list)) else len(data['label_names'])
+def _label_count(data):
+    train = data['train']
+    return np.asarray(train[1]).shape[1] if isinstance(train, (tuple, list)) else len(data['label_names'])
 
 def finetune_multilabel(encoder:nn.Module,
                         data:dict,          # splits: (uint8 images, 0/1 targets [N, L]); optional 'label_names'
@@ -571,7 +582,9 @@ def finetune_multilabel(encoder:nn.Module,
     L = _label_count(data); names = data.get('label_names') or [str(l) for l in range(L)]
     model = Classifier(fit_size(copy.deepcopy(encoder), size), L).to(device)
     loader = split_loader(data['train'], recipe.batch_size, True, seed)
-    def loss_fn(m, b): return F.binary_cross_entropy_with_logits(m(augment(b[0], size, True).to(device)).float(), b[1].float().to(device))
+    def loss_fn(m, b):
+        logits = m(augment(b[0], size, True).to(device)).float()                          # [B, L]
+        return F.binary_cross_entropy_with_logits(logits, b[1].float().to(device))
     def val_fn(m):
         logits, Y = predict_logits(m, data['val'], size, recipe.batch_size, device)
         return multilabel_auc(Y, logits)[1]
@@ -636,7 +649,8 @@ def finetune_segmentation(encoder:nn.Module,
     seed_everything(seed); device = torch.device(device or default_device())
     model = Segmenter(fit_size(copy.deepcopy(encoder), size), K, recipe.decoder_dim).to(device)
     def loss_fn(m, b):
-        x, target = augment(b[0], size, True, b[1].long(), crop=False); logits = m(x.to(device)).float(); target = target.to(device)
+        x, target = augment(b[0], size, True, b[1].long(), crop=False)                     # [B,3,s,s], [B,s,s]
+        logits, target = m(x.to(device)).float(), target.to(device)                       # [B, K, s, s]
         return F.cross_entropy(logits, target) + recipe.dice_weight * soft_dice_loss(logits, target)
     val_fn = lambda m: float(np.nanmean(segmentation_dice(m, data['val'], size, recipe.batch_size, K, device)))
     loader = split_loader(data['train'], recipe.batch_size, True, seed)
@@ -672,17 +686,28 @@ SYNTHMED_RECIPE = FinetuneRecipe(
     weight_decay=0.05, layer_decay=1.0, mixup=0., cutmix=0., label_smoothing=0.1,
     source='found on SynthMed-5 at 32 px (see the log above): AdamW, no layer decay, no Mixup/CutMix')
 
-# %% ../nbs/04_evaluate.ipynb #df748fe3
+# %% ../nbs/04_evaluate.ipynb #08021502
+class CentreCropped(nn.Module):
+    "An encoder fed fine-tuning's evaluation view: the image enlarged by 256/224 and centre-cropped back to its size."
+    def __init__(self, encoder:nn.Module, img_size:int):
+        super().__init__()
+        self.encoder, self.img_size, self.num_features = encoder, img_size, encoder.num_features
+    def forward(self, x): # [B, 3, S, S], normalised
+        big = round(self.img_size * 256 / 224); top = (big - self.img_size) // 2
+        x = F.interpolate(x, size=(big, big), mode='bilinear', antialias=True, align_corners=False)   # [B, 3, big, big]
+        return self.encoder(x[..., top:top + self.img_size, top:top + self.img_size])              # [B, D]
+
+# %% ../nbs/04_evaluate.ipynb #baf2e602
 class SupervisedEncoder:
     "The supervised ceiling: for each task and seed, a randomly initialised encoder trained with the task's labels."
     def __init__(self, arch,  # timm name, backbone record or pretraining folder (as `random_encoder`)
                  recipe:FinetuneRecipe=SYNTHMED_RECIPE, device=None):
         self.arch, self.recipe, self.device, self.results = arch, recipe, device, []
     def for_task(self, data:dict, seed:int)->nn.Module:
-        "Train on the task's train split (checkpoint chosen on its val split) and return the encoder, frozen."
+        "Train on the task's train split (checkpoint chosen on its val split); the encoder, frozen, seeing its training view."
         r = finetune_multiclass(random_encoder(self.arch, seed), data, self.recipe, seed, self.device, return_model=True)
         self.results.append(r['metrics'])  # the classifier's own test metrics
-        return r['model'].encoder.eval()
+        return CentreCropped(r['model'].encoder, self.recipe.image_size).eval()
 
 # %% ../nbs/04_evaluate.ipynb #31409692
 def reference_encoders(arch,            # the architecture to copy: a pretraining folder, backbone record or timm name
@@ -711,10 +736,11 @@ def protocol_recipe(data:dict,      # a dataset dict, perhaps with 'recipes': {p
     if settings is None: return base
     return settings if isinstance(settings, FinetuneRecipe) else updated(base, **settings)
 
-# %% ../nbs/04_evaluate.ipynb #5977b786
+# %% ../nbs/04_evaluate.ipynb #0898c7bc
 def split_labels(split)->np.ndarray: # the labels [N] of a (images, labels) split or a Dataset of (image, label, ...)
     "The labels of a split."
-    return np.asarray(split[1]) if isinstance(split, (tuple, list)) else np.array([split[i][1] for i in range(len(split))])
+    if isinstance(split, (tuple, list)): return np.asarray(split[1])
+    return np.array([split[i][1] for i in range(len(split))])
 
 def frozen_features(encoder:nn.Module, data:dict, # a dataset with 'train', 'val', 'test'
                     cache_dir=None, device=None,
@@ -742,7 +768,7 @@ def run_one(encoder:nn.Module, data:dict, # a dataset dict
     if task not in FINETUNE: raise ValueError(f"unknown task {task!r}: use one of {list(FINETUNE)}")
     return FINETUNE[task](encoder, data, protocol_recipe(data, protocol, settings), seed, device)
 
-# %% ../nbs/04_evaluate.ipynb #73d6dced
+# %% ../nbs/04_evaluate.ipynb #7ed49eee
 PREDICTION_KEYS = ('y', 'pred', 'probs', 'confusion', 'dice_per_class')
 
 def finished_runs(csv:Path)->set: # {(encoder, dataset, protocol, seed)}
@@ -758,7 +784,8 @@ def record_result(out_dir:Path, key:tuple, # (encoder, dataset, protocol, seed)
     rows = pd.DataFrame([(*key, k, v) for k, v in result['metrics'].items()], columns=RESULT_COLUMNS)
     rows.to_csv(csv, mode='a', header=not csv.is_file(), index=False)
     (Path(out_dir)/'predictions').mkdir(exist_ok=True)
-    np.savez(Path(out_dir)/'predictions'/f"{encoder}__{dataset}__{protocol}__seed{seed}.npz", **{k: result[k] for k in PREDICTION_KEYS if k in result})
+    predictions = {k: result[k] for k in PREDICTION_KEYS if k in result}
+    np.savez(Path(out_dir)/'predictions'/f"{encoder}__{dataset}__{protocol}__seed{seed}.npz", **predictions)
 
 # %% ../nbs/04_evaluate.ipynb #8c8ee7d0
 def as_encoder(spec, # nn.Module | load_encoder spec (str or Path) | zero-argument factory
@@ -791,7 +818,8 @@ def run_protocols(encoders:dict, # name -> nn.Module | load_encoder spec | zero-
                 for seed in map(int, seeds):
                     key = (name, dataset, protocol, seed)
                     if key in done: continue
-                    result = run_one(_encoder_for(spec, built, dataset, data, seed), data, protocol, seed, settings, out/'feature_cache', device)
+                    encoder = _encoder_for(spec, built, dataset, data, seed)
+                    result = run_one(encoder, data, protocol, seed, settings, out/'feature_cache', device)
                     record_result(out, key, result)
                     if verbose: print(*key, {k: round(v, 2) for k, v in result['metrics'].items()})
     return pd.read_csv(out/'results.csv') if (out/'results.csv').is_file() else pd.DataFrame(columns=RESULT_COLUMNS)
@@ -804,7 +832,8 @@ def synthmed_tasks(size:int=32, # image side in pixels
                    seed:int=100, # generator seed (pretraining uses another)
                   )->dict:       # 'synthmed-<modality>' -> dataset dict for `run_protocols`
     "SynthMed-5 as five downstream tasks, one per modality."
-    splits = {s: SynthMed5(s, size=size, n_per_modality=n, seed=seed) for s, n in zip(('train', 'val', 'test'), (n_train, n_val, n_test))}
+    splits = {s: SynthMed5(s, size=size, n_per_modality=n, seed=seed)
+              for s, n in zip(('train', 'val', 'test'), (n_train, n_val, n_test))}
     tasks = {}
     for m, name in enumerate(MODALITIES):
         sub = {s: (ds.images[ds.modality == m], ds.labels[ds.modality == m].numpy()) for s, ds in splits.items()}

@@ -44,12 +44,14 @@ def aggregate(results:pd.DataFrame, # rows of results.csv: encoder, dataset, pro
              )->pd.DataFrame:       # encoder, dataset, protocol, metric, mean, std, n, p, mark
     "Mean ± std (ddof 1) per (encoder, dataset, protocol, metric); t-test best vs second-best per column, marked on the second."
     keys = ['dataset', 'protocol', 'metric']
-    agg = results.groupby(['encoder'] + keys, sort=False)['value'].agg(mean='mean', std=lambda v: v.std(ddof=1), n='size').reset_index()
+    agg = (results.groupby(['encoder'] + keys, sort=False)['value']
+           .agg(mean='mean', std=lambda v: v.std(ddof=1), n='size').reset_index())
     agg['p'], agg['mark'] = np.nan, ''
     for _, column in agg.groupby(keys, sort=False):
         if len(column) < 2: continue
         top = column.sort_values('mean', ascending=not higher_is_better).index[:2]
-        values = [results.loc[(results.encoder == agg.encoder[i]) & (results[keys] == agg.loc[i, keys]).all(axis=1), 'value'] for i in top]
+        same = lambda i: (results.encoder == agg.encoder[i]) & (results[keys] == agg.loc[i, keys]).all(axis=1)
+        values = [results.loc[same(i), 'value'] for i in top]                     # per-seed values of the top two
         if min(map(len, values)) < 2: continue
         p = ttest(*values, equal_var=equal_var); agg.loc[top[1], ['p', 'mark']] = [p, sig_mark(p, alpha)]
     return agg
@@ -59,13 +61,14 @@ ABLATION_ROWS = ['dino', 'moe', 'moe_route', 'midol']                           
 REFERENCE_ROWS = [*FLOOR_ROWS, *CEILING_ROWS]                                   # 'random init', 'pixels', 'supervised'
 TABLE2_ROWS = [*FLOOR_ROWS, *ABLATION_ROWS, *CEILING_ROWS]                      # our Table 2: floors, variants, ceiling
 
-# %% ../nbs/04b_tables.ipynb #4bd96ad2
+# %% ../nbs/04b_tables.ipynb #bdba55bf
 def with_ranks(df:pd.DataFrame,            # long: dataset, metric, mean[, mark]
                higher_is_better:bool=True,
               )->pd.DataFrame:             # a copy with 'rank' (1 = best, ties share) and 'mark' ('' when absent)
     "Rank each entry within its (dataset, metric) column."
     df = df.copy(); df['mark'] = df['mark'].fillna('') if 'mark' in df else ''
-    df['rank'] = df.groupby(['dataset', 'metric'], sort=False)['mean'].rank(method='min', ascending=not higher_is_better).astype(int)
+    column_means = df.groupby(['dataset', 'metric'], sort=False)['mean']
+    df['rank'] = column_means.rank(method='min', ascending=not higher_is_better).astype(int)
     return df
 
 # %% ../nbs/04b_tables.ipynb #8e1c6610
@@ -102,7 +105,7 @@ def markdown_text(md:pd.DataFrame, # wide_table / write_table output
     head = '| ' + ' | '.join([row] + [f'{d} {m}' for d, m in md.columns]) + ' |\n|' + '---|' * (md.shape[1] + 1) + '\n'
     return head + ''.join('| ' + ' | '.join([str(i)] + list(r)) + ' |\n' for i, r in md.iterrows())
 
-# %% ../nbs/04b_tables.ipynb #32eb6e58
+# %% ../nbs/04b_tables.ipynb #f62c967f
 def _tex_escape(s): return str(s).replace('_', '\\_').replace('&', '\\&').replace('%', '\\%')
 
 def latex_text(tex:pd.DataFrame, # wide_table output in TEX format
@@ -111,7 +114,8 @@ def latex_text(tex:pd.DataFrame, # wide_table output in TEX format
     "A LaTeX table."
     cols = list(tex.columns); datasets = list(dict.fromkeys(d for d, _ in cols))
     span = {d: sum(c[0] == d for c in cols) for d in datasets}
-    lines = ['\\begin{table}', f'\\caption{{{_tex_escape(caption)}}}' if caption else '', '\\begin{tabular}{l' + 'c' * len(cols) + '}', '\\toprule',
+    lines = ['\\begin{table}', f'\\caption{{{_tex_escape(caption)}}}' if caption else '',
+             '\\begin{tabular}{l' + 'c' * len(cols) + '}', '\\toprule',
              ' & ' + ' & '.join(f'\\multicolumn{{{span[d]}}}{{c}}{{{_tex_escape(d)}}}' for d in datasets) + ' \\\\',
              ' & ' + ' & '.join(_tex_escape(m) for _, m in cols) + ' \\\\', '\\midrule']
     lines += [_tex_escape(i) + ' & ' + ' & '.join(r) + ' \\\\' for i, r in tex.iterrows()]
@@ -168,7 +172,7 @@ def paper_dataset(name:str,        # a dataset name of a results file
     modality = (modalities or {}).get(name) or next((m for m in MODALITIES if name.lower().endswith(m)), None)
     return PAPER_BLOCKS.get(modality, 'Other'), None
 
-# %% ../nbs/04b_tables.ipynb #e2c034f7
+# %% ../nbs/04b_tables.ipynb #4c3e90cc
 def _one_protocol(agg:pd.DataFrame, protocol)->pd.DataFrame:
     "The rows of one protocol; with none given, every (encoder, dataset, metric) must have a single protocol."
     if protocol is not None: return agg[agg.protocol == protocol]
@@ -188,13 +192,14 @@ def paper_layout(results:pd.DataFrame, # rows of results.csv, or aggregate()'s o
     ours = agg.assign(block=[where[d][0] for d in agg.dataset], dataset=[where[d][1] or d for d in agg.dataset],
                       row=agg.encoder, source='ours')
     paper = load_paper_table(table) if paper is None else paper
-    theirs = paper[paper.dataset.isin(ours.dataset)].assign(row=lambda p: p.row + ' (paper)', block=lambda p: p.modality, source='paper')
+    theirs = (paper[paper.dataset.isin(ours.dataset)]                                   # the paper's rows, shared datasets only
+              .assign(row=lambda p: p.row + ' (paper)', block=lambda p: p.modality, source='paper'))
     both = pd.concat([theirs, ours], ignore_index=True)[['block', 'row', 'dataset', 'metric', 'mean', 'std', 'mark', 'source']]
     order = {b: i for i, b in enumerate([*PAPER_BLOCKS.values(), 'Other'])}
     both = both.sort_values('block', key=lambda b: b.map(order), kind='stable')
     return both.assign(block='Table 5') if table == 'table5' else both
 
-# %% ../nbs/04b_tables.ipynb #34a1cf4c
+# %% ../nbs/04b_tables.ipynb #313badef
 def write_paper_table(results:pd.DataFrame, # rows of results.csv, or aggregate()'s output
                       table:str='table3',   # 'table3' (a table per modality block) or 'table5' (one table)
                       path_stem=None,       # writes <stem>.md, <stem>.tex (every block) and <stem>.csv (long) when given
@@ -207,7 +212,8 @@ def write_paper_table(results:pd.DataFrame, # rows of results.csv, or aggregate(
     md = {b: wide_table(g, MD) for b, g in blocks.items()}
     if path_stem is not None:
         stem = Path(path_stem); stem.parent.mkdir(parents=True, exist_ok=True)
-        stem.with_suffix('.md').write_text((f'{caption}\n\n' if caption else '') + '\n'.join(f'**{b}**\n\n{markdown_text(m, "model")}' for b, m in md.items()))
+        text = '\n'.join(f'**{b}**\n\n{markdown_text(m, "model")}' for b, m in md.items())
+        stem.with_suffix('.md').write_text((f'{caption}\n\n' if caption else '') + text)
         stem.with_suffix('.tex').write_text(''.join(latex_text(wide_table(g, TEX), f'{caption} {b}'.strip()) for b, g in blocks.items()))
         layout.to_csv(stem.with_suffix('.csv'), index=False)
     return md
@@ -226,7 +232,8 @@ def audit_marks(df:pd.DataFrame, # a paper table (load_paper_table)
                         mark=marked.mark.iloc[0] if len(marked) else '', marked_row=marked.row.iloc[0] if len(marked) else '',
                         p_student=p(True), p_welch=p(False), p_student_ddof0=p(True, math.sqrt(n / (n - 1)))))
     audit = pd.DataFrame(out)
-    for t in ('student', 'welch', 'student_ddof0'): audit[f'agree_{t}'] = np.where(audit.mark == '', None, (audit[f'p_{t}'] < alpha) == (audit.mark == '‡'))
+    for t in ('student', 'welch', 'student_ddof0'):
+        audit[f'agree_{t}'] = np.where(audit.mark == '', None, (audit[f'p_{t}'] < alpha) == (audit.mark == '‡'))
     return audit
 
 # %% ../nbs/04b_tables.ipynb #4a076363
@@ -241,6 +248,7 @@ def audit_quoted(tables:dict, # {'table5': load_paper_table('table5')}
         column = tables[t].query('dataset == @dataset and metric == @metric').set_index('row')
         x, y = column.loc[a], column.loc[b]
         p = lambda equal_var, k=1.0: ttest_from_stats(x['mean'], x['std'] * k, y['mean'], y['std'] * k, n, equal_var)
-        rows.append(dict(table=t, dataset=dataset, metric=metric, midol=f"{x['mean']:.2f} ± {x['std']:.2f}", cosmic=f"{y['mean']:.2f} ± {y['std']:.2f}",
-                         p_quoted=quoted, p_student=p(True), p_welch=p(False), p_student_ddof0=p(True, math.sqrt(n / (n - 1))), p_student_one_sided=p(True) / 2))
+        rows.append(dict(table=t, dataset=dataset, metric=metric, midol=f"{x['mean']:.2f} ± {x['std']:.2f}",
+                         cosmic=f"{y['mean']:.2f} ± {y['std']:.2f}", p_quoted=quoted, p_student=p(True), p_welch=p(False),
+                         p_student_ddof0=p(True, math.sqrt(n / (n - 1))), p_student_one_sided=p(True) / 2))
     return pd.DataFrame(rows)
