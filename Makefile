@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.midol-installed
 PRESET ?= cpu
 
-.PHONY: install demo test test-slow reproduce lab clean-runs
+.PHONY: install demo test test-slow reproduce lab docs clean-runs
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ reproduce: install ## every table and figure: make reproduce PRESET=cpu (or PRES
 
 lab: install       ## open the notebooks in JupyterLab
 	$(BIN)/jupyter lab nbs
+
+docs: install      ## every notebook of nbs/ and solutions/, with its outputs, as static HTML in docs/ (open docs/index.html)
+	$(BIN)/python tools/make_docs.py docs
 
 clean-runs:
 	rm -rf runs

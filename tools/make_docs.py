@@ -6,7 +6,7 @@ so links between notebooks keep working (rewritten from .ipynb to .html); links 
 of the repository (the committed figures/) are redirected one folder up, so they work while docs/ sits in the
 repository. The math stays LaTeX and MathJax typesets it in the browser.
 """
-import html, json, re, sys
+import html, re, sys
 from pathlib import Path
 import nbformat
 from nbconvert import HTMLExporter
@@ -57,11 +57,14 @@ def index_page(entries)->str:
         parts.append('</ul>')
     return '\n'.join(parts + ['</body></html>\n'])
 
+def html_exporter()->HTMLExporter:
+    "nbconvert's HTML exporter (lab template) without the sanitiser it runs over pygments' escaped code (most of its time)."
+    return HTMLExporter(filters={'clean_html': lambda page: page})
+
 def build(out_dir, root=ROOT)->list[Path]:
     "Render every notebook into `out_dir` and write its index; returns the pages written (index last)."
     out_dir = Path(out_dir)
-    exporter = HTMLExporter()
-    written, entries = [], {}
+    written, entries, exporter = [], {}, html_exporter()
     for section, paths in notebooks(root).items():
         (out_dir / section).mkdir(parents=True, exist_ok=True)
         entries[section] = []
