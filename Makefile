@@ -34,7 +34,7 @@ reproduce: install ## every table and figure: make reproduce PRESET=cpu (or PRES
 	$(BIN)/papermill -k python3 --cwd nbs nbs/06_reproduce.ipynb runs/06_reproduce.ipynb -p preset $(PRESET)
 
 lab: install       ## open the notebooks in JupyterLab
-	$(BIN)/jupyter lab nbs
+	$(BIN)/jupyter lab --ServerApp.root_dir=. nbs/index.ipynb
 
 docs: install      ## every notebook of nbs/ and solutions/, with its outputs, as static HTML in docs/ (open docs/index.html)
 	$(BIN)/python tools/make_docs.py docs
