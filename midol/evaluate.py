@@ -736,12 +736,13 @@ def protocol_recipe(data:dict,      # a dataset dict, perhaps with 'recipes': {p
     if settings is None: return base
     return settings if isinstance(settings, FinetuneRecipe) else updated(base, **settings)
 
-# %% ../nbs/04_evaluate.ipynb #0898c7bc
+# %% ../nbs/04_evaluate.ipynb #bcc069ad
 def split_labels(split)->np.ndarray: # the labels [N] of a (images, labels) split or a Dataset of (image, label, ...)
     "The labels of a split."
     if isinstance(split, (tuple, list)): return np.asarray(split[1])
     return np.array([split[i][1] for i in range(len(split))])
 
+# %% ../nbs/04_evaluate.ipynb #18309901
 def frozen_features(encoder:nn.Module, data:dict, # a dataset with 'train', 'val', 'test'
                     cache_dir=None, device=None,
                    )->dict: # {'train', 'val', 'test': (features [N, D], labels [N])}
@@ -768,14 +769,15 @@ def run_one(encoder:nn.Module, data:dict, # a dataset dict
     if task not in FINETUNE: raise ValueError(f"unknown task {task!r}: use one of {list(FINETUNE)}")
     return FINETUNE[task](encoder, data, protocol_recipe(data, protocol, settings), seed, device)
 
-# %% ../nbs/04_evaluate.ipynb #7ed49eee
-PREDICTION_KEYS = ('y', 'pred', 'probs', 'confusion', 'dice_per_class')
-
+# %% ../nbs/04_evaluate.ipynb #4fe88581
 def finished_runs(csv:Path)->set: # {(encoder, dataset, protocol, seed)}
     "The runs a results file already holds."
     if not Path(csv).is_file(): return set()
     old = pd.read_csv(csv)
     return set(zip(old.encoder.astype(str), old.dataset.astype(str), old.protocol.astype(str), old.seed.astype(int)))
+
+# %% ../nbs/04_evaluate.ipynb #e9788b9f
+PREDICTION_KEYS = ('y', 'pred', 'probs', 'confusion', 'dice_per_class')  # what a run saves besides its metrics
 
 def record_result(out_dir:Path, key:tuple, # (encoder, dataset, protocol, seed)
                   result:dict):            # a protocol's output
