@@ -14,7 +14,7 @@ from .dist import dist_on, all_reduce_, gather_cat, rank_offset
 
 # %% auto #0
 __all__ = ['sinkhorn_knopp', 'sinkhorn_released', 'Gate', 'BatchedExperts', 'MoEOutput', 'MoEProjector', 'expert_share',
-           'tutel_moe', 'l_route', 'l_cst']
+           'tutel_moe', 'l_route', 'l_cst', 'expert_mass_deviation', 'sinkhorn_converged']
 
 # %% ../nbs/02b_routing.ipynb #9c3b9354
 def _lse_over_samples(log_q:torch.Tensor, gather:bool)->torch.Tensor:  # log_q [B, N] -> [N]
@@ -221,3 +221,38 @@ def l_cst(x:torch.Tensor,        # [M, B, D] student representations, all views 
     n_div = n_experts if reduction == 'experts' else int((count > 0).sum())
     world = dist.get_world_size() if dist_on(gather) else 1
     return -((num - den).sum(0) / (count[expert] * m * n_div)).sum() * world
+
+# %% ../nbs/02b_routing.ipynb #1399525a
+def expert_mass_deviation(a_t:torch.Tensor, # [B, N] routing probabilities whose rows sum to 1 (e.g. Sinkhorn's a_T)
+                          hard:bool=False,  # False: each expert's mean soft mass; True: its share of the rows' argmax
+                         )->torch.Tensor:   # [N] share − 1/N per expert (zeros: perfectly balanced)
+    "How far each expert's share of a batch is from the balanced 1/N, as soft mass or as argmax routing."
+    n = a_t.shape[1]
+    share = F.one_hot(a_t.argmax(1), n).float().mean(0) if hard else a_t.float().mean(0)  # [N]
+    return share - 1 / n
+
+# %% ../nbs/02b_routing.ipynb #d1cdddb8
+def sinkhorn_converged(scores:torch.Tensor, # [B, N] routing scores (router logits / 0.04)
+                       eps:float=0.05,      # entropic regularisation ε of the returned plan
+                       tol:float=1e-2,      # stop once every expert's mean mass is within tol of 1/N
+                       max_iters:int=5000,  # at most this many iterations (one = columns then rows)
+                       start_eps:float=25., # ε-scaling starts here (25 on logits / 0.04: temperature 1 on the logits)
+                       steps_per_eps:int=10, # iterations per ε on the way down, and between two checks at ε
+                       gather:bool=True,    # all-reduce the expert marginals across ranks when distributed
+                      )->torch.Tensor:      # [B, N] a_T, rows sum to 1, expert means within tol of 1/N
+    "Log-domain Sinkhorn–Knopp with ε-scaling, iterated until the expert marginals reach 1/N within `tol`."
+    s = scores.float()  # [B, N]
+    n = s.shape[1]
+    log_b = all_reduce_(torch.tensor(float(s.shape[0]), device=s.device), gather=gather).log()  # global B
+    col, row = s.new_zeros(n), s.new_zeros(s.shape[0])  # potentials in score units: log Q = (s + col + row) / e
+    e, done = max(start_eps, eps), 0
+    while True:
+        for _ in range(steps_per_eps):
+            col = -e * (_lse_over_samples((s + row[:, None]) / e, gather) + math.log(n))  # [N] expert masses → 1/N
+            row = -e * (((s + col) / e).logsumexp(1) + log_b)                              # [B] sample masses → 1/B
+        done += steps_per_eps
+        if e > eps: e = max(eps, e / 2); continue
+        log_q = (s + col + row[:, None]) / e  # [B, N]
+        mass = _lse_over_samples(log_q, gather).exp()  # [N]
+        if (mass - 1 / n).abs().max() <= tol or done >= max_iters: break
+    return (log_q - log_q.logsumexp(1, keepdim=True)).exp()
