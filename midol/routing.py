@@ -222,7 +222,7 @@ def l_cst(x:torch.Tensor,        # [M, B, D] student representations, all views 
     world = dist.get_world_size() if dist_on(gather) else 1
     return -((num - den).sum(0) / (count[expert] * m * n_div)).sum() * world
 
-# %% ../nbs/02b_routing.ipynb #1399525a
+# %% ../nbs/02b_routing.ipynb #d3479989
 def expert_mass_deviation(a_t:torch.Tensor, # [B, N] routing probabilities whose rows sum to 1 (e.g. Sinkhorn's a_T)
                           hard:bool=False,  # False: each expert's mean soft mass; True: its share of the rows' argmax
                          )->torch.Tensor:   # [N] share − 1/N per expert (zeros: perfectly balanced)
@@ -231,7 +231,7 @@ def expert_mass_deviation(a_t:torch.Tensor, # [B, N] routing probabilities whose
     share = F.one_hot(a_t.argmax(1), n).float().mean(0) if hard else a_t.float().mean(0)  # [N]
     return share - 1 / n
 
-# %% ../nbs/02b_routing.ipynb #d1cdddb8
+# %% ../nbs/02b_routing.ipynb #c4a062dd
 def sinkhorn_converged(scores:torch.Tensor, # [B, N] routing scores (router logits / 0.04)
                        eps:float=0.05,      # entropic regularisation ε of the returned plan
                        tol:float=1e-2,      # stop once every expert's mean mass is within tol of 1/N
