@@ -11,8 +11,8 @@ from IPython import get_ipython
 from IPython.display import Markdown, display
 
 # %% auto #0
-__all__ = ['PRETRAIN', 'DOWNSTREAM', 'PretrainSource', 'DownstreamDataset', 'registry_table', 'find_dataset', 'registry_markdown',
-           'show_registry']
+__all__ = ['PRETRAIN', 'SCHEDULES', 'DOWNSTREAM', 'PretrainSource', 'DownstreamDataset', 'parse_table', 'registry_table',
+           'find_dataset', 'registry_markdown', 'show_registry']
 
 # %% ../nbs/01c_registry.ipynb #e139d67c
 @dataclass(frozen=True)
@@ -61,91 +61,84 @@ class DownstreamDataset:
     layout: str        # expected on-disk layout
     split_policy: str  # how the paper split it (Appendix A)
 
-# %% ../nbs/01c_registry.ipynb #38f1f07f
-_MULTI_CLASS, _MULTI_LABEL, _SEGMENTATION = 'multi-class', 'multi-label', 'segmentation'
-_ACC_AUC, _AUC, _DICE = 'ACC, AUC', 'AUC', 'Dice'
-_IMAGE_FOLDER = '<root>/{train,val,test}/<class>/<image>'
-_FIFTY_EPOCHS = dict(epochs=50, iterations=None, input_size=224, batch_size=64, batch_per_gpu=False)
-_SEGMENTATION_512PX = dict(epochs=None, iterations=160_000, input_size=512, batch_size=2, batch_per_gpu=True)
-_MULTI_LABEL_200K_STEPS = dict(epochs=None, iterations=200_000, input_size=224, batch_size=128, batch_per_gpu=False)
-_FINE_TUNE, _LINEAR_PROBE = 'fine-tune', 'linear-probe'
+# %% ../nbs/01c_registry.ipynb #54e6d0c8
+SCHEDULES = {  # Table 4's three training schedules
+    '50 epochs':        dict(epochs=50, iterations=None, input_size=224, batch_size=64, batch_per_gpu=False),
+    '160k steps 512px': dict(epochs=None, iterations=160_000, input_size=512, batch_size=2, batch_per_gpu=True),
+    '200k steps':       dict(epochs=None, iterations=200_000, input_size=224, batch_size=128, batch_per_gpu=False),
+}
 
-# %% ../nbs/01c_registry.ipynb #64839839
-DOWNSTREAM = (
-    # Retinology (fundus): RETFound's splits (Appendix A.1)
-    DownstreamDataset('APTOS', 'APTOS', 'fundus', _MULTI_CLASS, 5, _ACC_AUC, 2_048, 514, 1_100, 5e-4, **_FIFTY_EPOCHS,
-        protocol=_FINE_TUNE, loader='image_folder_split',
-        layout=_IMAGE_FOLDER + ' (RETFound split); the Kaggle form train.csv (id_code, diagnosis) + <id_code>.png reads with aptos_table',
-        split_policy="RETFound's published split"),
-    DownstreamDataset('Glaucoma', 'Glaucoma', 'fundus', _MULTI_CLASS, 3, _ACC_AUC, 861, 218, 465, 5e-4, **_FIFTY_EPOCHS,
-        protocol=_FINE_TUNE, loader='image_folder_split',
-        layout=_IMAGE_FOLDER, split_policy="RETFound's published split"),
-    DownstreamDataset('PAPILA', 'PAPILA', 'fundus', _MULTI_CLASS, 3, _ACC_AUC, 311, 79, 98, 1e-3, **_FIFTY_EPOCHS,
-        protocol=_FINE_TUNE, loader='image_folder_split',
-        layout=_IMAGE_FOLDER, split_policy="RETFound's published split"),
-    DownstreamDataset('Retina', 'Retina', 'fundus', _MULTI_CLASS, 4, _ACC_AUC, 336, 84, 181, 8e-4, **_FIFTY_EPOCHS,
-        protocol=_FINE_TUNE, loader='image_folder_split',
-        layout=_IMAGE_FOLDER, split_policy="RETFound's published split"),
-    # Radiology (X-ray)
-    DownstreamDataset('NIH ChestX-ray14', 'NIH', 'xray', _MULTI_LABEL, 14, _AUC, 78_484, 11_212, 22_424, 3e-3, **_MULTI_LABEL_200K_STEPS,
-        protocol=_FINE_TUNE,
-        loader='nih_chestxray14_table', layout='Data_Entry_2017.csv (Image Index, Finding Labels, Patient ID) + <image_dir>/**/<Image Index>',
-        split_policy='7:1:2 split of Zhou et al. (2023a); midol: patient-grouped 7:1:2 (grouped_split)'),
-    DownstreamDataset('CheXpert', 'CXP', 'xray', _MULTI_LABEL, 5, _AUC, 219_082, 5_000, 234, 3e-3, **_MULTI_LABEL_200K_STEPS,
-        protocol=_FINE_TUNE,
-        loader='chexpert_table', layout='train.csv / valid.csv (Path + label columns) + <root>/<Path>; labels CHEXPERT_COMPETITION',
-        split_policy='official validation set (234) as test; Appendix A.2 says 191,229 frontal images, Table 1 prints 219,082 + 5,000 train/val'),
-    DownstreamDataset('ZhangCXR', 'ZhangCXR', 'xray', _MULTI_CLASS, 2, _ACC_AUC, 4_983, 250, 624, 5e-4, **_FIFTY_EPOCHS,
-        protocol=_FINE_TUNE, loader='image_folder_split',
-        layout=_IMAGE_FOLDER + ' (NORMAL, PNEUMONIA)', split_policy='official test set (624); 250 validation images taken from the 5,232 training images'),
-    DownstreamDataset('RSNA', 'RNSA', 'xray', _MULTI_CLASS, 2, _ACC_AUC, 25_184, 1_500, 3_000, 5e-4, **_FIFTY_EPOCHS,
-        protocol=_FINE_TUNE, loader='image_folder_split',
-        layout=_IMAGE_FOLDER + ' (normal, pneumonia; DICOMs allowed)', split_policy='official split (Appendix A.2)'),
-    DownstreamDataset('SIIM-ACR', 'SIIM-ARC', 'xray', _SEGMENTATION, 2, _DICE, 7_969, 1_898, 1_904, 2e-5, **_SEGMENTATION_512PX,
-        protocol=_FINE_TUNE, loader='siim_table',
-        layout='train-rle.csv (ImageId, EncodedPixels, SIIM relative RLE) + <image_dir>/**/<ImageId>.dcm',
-        split_policy='random 7:1.5:1.5 (grouped_split without groups)'),
-    # Ophthalmology (OCT)
-    DownstreamDataset('OCTID', 'OCTID', 'oct', _MULTI_CLASS, 5, _ACC_AUC, 316, 82, 174, 1e-4, **_FIFTY_EPOCHS,
-        protocol=_FINE_TUNE, loader='image_folder_split',
-        layout=_IMAGE_FOLDER, split_policy='not stated in the paper'),
-    DownstreamDataset('TVHL-DME', 'TVHL-DME', 'oct', _MULTI_CLASS, 2, _ACC_AUC, 779, 166, 168, 1e-4, **_FIFTY_EPOCHS,
-        protocol=_FINE_TUNE, loader='image_folder_split',
-        layout=_IMAGE_FOLDER, split_policy='random 15% test (Appendix A.3)'),
-    DownstreamDataset('TVHL-DR', 'TVHL-DR', 'oct', _MULTI_CLASS, 3, _ACC_AUC, 355, 80, 78, 1e-4, **_FIFTY_EPOCHS,
-        protocol=_FINE_TUNE, loader='image_folder_split',
-        layout=_IMAGE_FOLDER, split_policy='random 15% test (Appendix A.3)'),
-    DownstreamDataset('OCTDL', 'OCTDL', 'oct', _MULTI_CLASS, 7, _ACC_AUC, 1_500, 241, 323, 1e-4, **_FIFTY_EPOCHS,
-        protocol=_FINE_TUNE, loader='image_folder_split',
-        layout=_IMAGE_FOLDER, split_policy='random 7:1.5:1.5 with disjoint patients (grouped_split by patient)'),
-    # Histopathology: linear probing (Sec. 4.1)
-    DownstreamDataset('BreakHis-Binary', 'BreakHis-Binary', 'path', _MULTI_CLASS, 2, _ACC_AUC, 1_393, 299, 303, 1e-4, **_FIFTY_EPOCHS,
-        protocol=_LINEAR_PROBE,
-        loader='image_folder_split', layout=_IMAGE_FOLDER + ' (benign, malignant)', split_policy='not stated in the paper'),
-    DownstreamDataset('BreakHis-8C', 'BreakHis-8C', 'path', _MULTI_CLASS, 8, _ACC_AUC, 1_453, 312, 316, 1e-4, **_FIFTY_EPOCHS,
-        protocol=_LINEAR_PROBE,
-        loader='image_folder_split', layout=_IMAGE_FOLDER + ' (8 subtypes)', split_policy='not stated in the paper (Table 1 calls it BreakHis-Multi)'),
-    DownstreamDataset('Mitosis', 'Mitosis', 'path', _MULTI_CLASS, 3, _ACC_AUC, 16_119, 3_454, 3_456, 1e-4, **_FIFTY_EPOCHS,
-        protocol=_LINEAR_PROBE,
-        loader='image_folder_split', layout=_IMAGE_FOLDER, split_policy='15% of each class as test (stratified)'),
-    DownstreamDataset('MHIST', 'MHIST', 'path', _MULTI_CLASS, 2, _ACC_AUC, 2_427, 378, 977, 1e-4, **_FIFTY_EPOCHS,
-        protocol=_LINEAR_PROBE,
-        loader='image_folder_split', layout=_IMAGE_FOLDER + ' (HP, SSA)', split_policy='SSA augmented to 1:1 in train (Appendix A.4); 3,782 listed vs 3,152 original images'),
-    # Dermatology (dermoscopy)
-    DownstreamDataset('ISIC2016', 'ISIC2016', 'derm', _MULTI_CLASS, 2, _ACC_AUC, 750, 150, 379, 5e-6, **_FIFTY_EPOCHS,
-        protocol=_FINE_TUNE, loader='isic_table',
-        layout='ground-truth CSV (image id, benign/malignant or 0/1) + <image_dir>/**/<id>.jpg', split_policy='official 900 train (750 + 150 val) and 379 test'),
-    DownstreamDataset('ISIC2017', 'ISIC2017', 'derm', _MULTI_CLASS, 3, _ACC_AUC, 2_000, 150, 600, 5e-6, **_FIFTY_EPOCHS,
-        protocol=_FINE_TUNE, loader='isic_table',
-        layout="ground-truth CSV (image_id, melanoma, seborrheic_keratosis; rest_class='nevus') + <image_dir>/**/<id>.jpg", split_policy='official 2,000 / 150 / 600'),
-    DownstreamDataset('HAM10000', 'HAM10000', 'derm', _MULTI_CLASS, 7, _ACC_AUC, 10_015, 193, 1_512, 5e-6, **_FIFTY_EPOCHS,
-        protocol=_FINE_TUNE, loader='ham10000_table',
-        layout='HAM10000_metadata.csv (lesion_id, image_id, dx) + <image_dir>/**/<image_id>.jpg; ISIC 2018 val/test one-hot CSVs read with isic_table',
-        split_policy='all 10,015 for training, ISIC 2018 task-3 validation (193) and test (1,512); midol default: lesion-grouped split'),
-    DownstreamDataset('ISIC2018', 'ISIC2018', 'derm', _SEGMENTATION, 2, _DICE, 1_796, 300, 500, 2e-5, **_SEGMENTATION_512PX,
-        protocol=_FINE_TUNE, loader='mask_folder_table',
-        layout='<image_dir>/**/<id>.jpg + <mask_dir>/**/<id>_segmentation.png', split_policy='random; Appendix A.5 says 7:1.5:1.5 of 2,596, Table 1 prints 1,796 / 300 / 500'),
-)
+# %% ../nbs/01c_registry.ipynb #95be96e0
+_DOWNSTREAM_TABLE = """
+name             | table_name      | modality | task         | n_classes | metric   | train  | val   | test  | lr     | schedule         | protocol     | loader
+APTOS            | APTOS           | fundus   | multi-class  | 5         | ACC, AUC | 2048   | 514   | 1100  | 0.0005 | 50 epochs        | fine-tune    | image_folder_split
+Glaucoma         | Glaucoma        | fundus   | multi-class  | 3         | ACC, AUC | 861    | 218   | 465   | 0.0005 | 50 epochs        | fine-tune    | image_folder_split
+PAPILA           | PAPILA          | fundus   | multi-class  | 3         | ACC, AUC | 311    | 79    | 98    | 0.001  | 50 epochs        | fine-tune    | image_folder_split
+Retina           | Retina          | fundus   | multi-class  | 4         | ACC, AUC | 336    | 84    | 181   | 0.0008 | 50 epochs        | fine-tune    | image_folder_split
+NIH ChestX-ray14 | NIH             | xray     | multi-label  | 14        | AUC      | 78484  | 11212 | 22424 | 0.003  | 200k steps       | fine-tune    | nih_chestxray14_table
+CheXpert         | CXP             | xray     | multi-label  | 5         | AUC      | 219082 | 5000  | 234   | 0.003  | 200k steps       | fine-tune    | chexpert_table
+ZhangCXR         | ZhangCXR        | xray     | multi-class  | 2         | ACC, AUC | 4983   | 250   | 624   | 0.0005 | 50 epochs        | fine-tune    | image_folder_split
+RSNA             | RNSA            | xray     | multi-class  | 2         | ACC, AUC | 25184  | 1500  | 3000  | 0.0005 | 50 epochs        | fine-tune    | image_folder_split
+SIIM-ACR         | SIIM-ARC        | xray     | segmentation | 2         | Dice     | 7969   | 1898  | 1904  | 2e-05  | 160k steps 512px | fine-tune    | siim_table
+OCTID            | OCTID           | oct      | multi-class  | 5         | ACC, AUC | 316    | 82    | 174   | 0.0001 | 50 epochs        | fine-tune    | image_folder_split
+TVHL-DME         | TVHL-DME        | oct      | multi-class  | 2         | ACC, AUC | 779    | 166   | 168   | 0.0001 | 50 epochs        | fine-tune    | image_folder_split
+TVHL-DR          | TVHL-DR         | oct      | multi-class  | 3         | ACC, AUC | 355    | 80    | 78    | 0.0001 | 50 epochs        | fine-tune    | image_folder_split
+OCTDL            | OCTDL           | oct      | multi-class  | 7         | ACC, AUC | 1500   | 241   | 323   | 0.0001 | 50 epochs        | fine-tune    | image_folder_split
+BreakHis-Binary  | BreakHis-Binary | path     | multi-class  | 2         | ACC, AUC | 1393   | 299   | 303   | 0.0001 | 50 epochs        | linear-probe | image_folder_split
+BreakHis-8C      | BreakHis-8C     | path     | multi-class  | 8         | ACC, AUC | 1453   | 312   | 316   | 0.0001 | 50 epochs        | linear-probe | image_folder_split
+Mitosis          | Mitosis         | path     | multi-class  | 3         | ACC, AUC | 16119  | 3454  | 3456  | 0.0001 | 50 epochs        | linear-probe | image_folder_split
+MHIST            | MHIST           | path     | multi-class  | 2         | ACC, AUC | 2427   | 378   | 977   | 0.0001 | 50 epochs        | linear-probe | image_folder_split
+ISIC2016         | ISIC2016        | derm     | multi-class  | 2         | ACC, AUC | 750    | 150   | 379   | 5e-06  | 50 epochs        | fine-tune    | isic_table
+ISIC2017         | ISIC2017        | derm     | multi-class  | 3         | ACC, AUC | 2000   | 150   | 600   | 5e-06  | 50 epochs        | fine-tune    | isic_table
+HAM10000         | HAM10000        | derm     | multi-class  | 7         | ACC, AUC | 10015  | 193   | 1512  | 5e-06  | 50 epochs        | fine-tune    | ham10000_table
+ISIC2018         | ISIC2018        | derm     | segmentation | 2         | Dice     | 1796   | 300   | 500   | 2e-05  | 160k steps 512px | fine-tune    | mask_folder_table
+"""
+
+_LAYOUT_TABLE = """  name | layout | split_policy
+APTOS | <root>/{train,val,test}/<class>/<image> (RETFound split); the Kaggle form train.csv (id_code, diagnosis) + <id_code>.png reads with aptos_table | RETFound's published split
+Glaucoma | <root>/{train,val,test}/<class>/<image> | RETFound's published split
+PAPILA | <root>/{train,val,test}/<class>/<image> | RETFound's published split
+Retina | <root>/{train,val,test}/<class>/<image> | RETFound's published split
+NIH ChestX-ray14 | Data_Entry_2017.csv (Image Index, Finding Labels, Patient ID) + <image_dir>/**/<Image Index> | 7:1:2 split of Zhou et al. (2023a); midol: patient-grouped 7:1:2 (grouped_split)
+CheXpert | train.csv / valid.csv (Path + label columns) + <root>/<Path>; labels CHEXPERT_COMPETITION | official validation set (234) as test; Appendix A.2 says 191,229 frontal images, Table 1 prints 219,082 + 5,000 train/val
+ZhangCXR | <root>/{train,val,test}/<class>/<image> (NORMAL, PNEUMONIA) | official test set (624); 250 validation images taken from the 5,232 training images
+RSNA | <root>/{train,val,test}/<class>/<image> (normal, pneumonia; DICOMs allowed) | official split (Appendix A.2)
+SIIM-ACR | train-rle.csv (ImageId, EncodedPixels, SIIM relative RLE) + <image_dir>/**/<ImageId>.dcm | random 7:1.5:1.5 (grouped_split without groups)
+OCTID | <root>/{train,val,test}/<class>/<image> | not stated in the paper
+TVHL-DME | <root>/{train,val,test}/<class>/<image> | random 15% test (Appendix A.3)
+TVHL-DR | <root>/{train,val,test}/<class>/<image> | random 15% test (Appendix A.3)
+OCTDL | <root>/{train,val,test}/<class>/<image> | random 7:1.5:1.5 with disjoint patients (grouped_split by patient)
+BreakHis-Binary | <root>/{train,val,test}/<class>/<image> (benign, malignant) | not stated in the paper
+BreakHis-8C | <root>/{train,val,test}/<class>/<image> (8 subtypes) | not stated in the paper (Table 1 calls it BreakHis-Multi)
+Mitosis | <root>/{train,val,test}/<class>/<image> | 15% of each class as test (stratified)
+MHIST | <root>/{train,val,test}/<class>/<image> (HP, SSA) | SSA augmented to 1:1 in train (Appendix A.4); 3,782 listed vs 3,152 original images
+ISIC2016 | ground-truth CSV (image id, benign/malignant or 0/1) + <image_dir>/**/<id>.jpg | official 900 train (750 + 150 val) and 379 test
+ISIC2017 | ground-truth CSV (image_id, melanoma, seborrheic_keratosis; rest_class='nevus') + <image_dir>/**/<id>.jpg | official 2,000 / 150 / 600
+HAM10000 | HAM10000_metadata.csv (lesion_id, image_id, dx) + <image_dir>/**/<image_id>.jpg; ISIC 2018 val/test one-hot CSVs read with isic_table | all 10,015 for training, ISIC 2018 task-3 validation (193) and test (1,512); midol default: lesion-grouped split
+ISIC2018 | <image_dir>/**/<id>.jpg + <mask_dir>/**/<id>_segmentation.png | random; Appendix A.5 says 7:1.5:1.5 of 2,596, Table 1 prints 1,796 / 300 / 500
+"""
+
+# %% ../nbs/01c_registry.ipynb #c93e8a97
+def parse_table(text:str, # a header line and rows, columns separated by '|'
+               )->list:   # one dict per row, values stripped strings
+    "Read a '|'-separated text table into one dict per row."
+    header, *rows = [[cell.strip() for cell in line.split('|')] for line in text.strip().splitlines()]
+    bad = [row[0] for row in rows if len(row) != len(header)]
+    if bad: raise ValueError(f'rows with {len(header)} columns expected, not so for: {bad}')
+    return [dict(zip(header, row)) for row in rows]
+
+# %% ../nbs/01c_registry.ipynb #e94dd62d
+def _downstream_record(row:dict, # a row of _DOWNSTREAM_TABLE
+                       where:dict, # name -> row of _LAYOUT_TABLE
+                      )->DownstreamDataset:
+    "One DownstreamDataset from its table rows, each column cast to its declared type."
+    ints = ('n_classes', 'train', 'val', 'test')
+    values = {k: int(v) if k in ints else float(v) if k == 'lr' else v for k, v in row.items() if k != 'schedule'}
+    return DownstreamDataset(**values, **SCHEDULES[row['schedule']], layout=where[row['name']]['layout'],
+                             split_policy=where[row['name']]['split_policy'])
+
+DOWNSTREAM = tuple(_downstream_record(row, {r['name']: r for r in parse_table(_LAYOUT_TABLE)})
+                   for row in parse_table(_DOWNSTREAM_TABLE))
 
 # %% ../nbs/01c_registry.ipynb #d4c221d8
 def registry_table(kind:str='downstream', # 'downstream' or 'pretrain'
