@@ -10,7 +10,7 @@ import timm
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .routing import MoEProjector, MoEOutput, sinkhorn_knopp, sinkhorn_released, expert_share, l_route, l_cst
+from .routing import MoEProjector, MoEOutput, sinkhorn_knopp, sinkhorn_converged, sinkhorn_released, expert_share, l_route, l_cst
 from .dino import DINOHead, DINOLoss, prototype_layer
 
 # %% auto #0
@@ -93,6 +93,8 @@ class ModelConfig:
     sinkhorn_form: str = 'paper'      # 'paper': log domain, views jointly | 'released': sinkhorn_released per view
     sinkhorn_eps: float = 0.05
     sinkhorn_iters: int = 100
+    sinkhorn_tol: float = 0.0         # > 0 (paper form): iterate until every expert's mass is within tol of 1/N
+    sinkhorn_max_iters: int = 5000    # ... at most this many iterations (sinkhorn_converged)
     route_clamp: float = 1e-12
     route_direction: str = 's_log_t'  # 's_log_t' (−Σ a_S log a_T) | 'ce' (−Σ a_T log a_S)
     tau_cst: float = 0.04
@@ -174,6 +176,9 @@ def teacher_routing(logits:torch.Tensor, # [V_t*B, N] clean teacher router logit
         per_view = scores.view(cfg.n_global, -1, n)  # [V_t, B, N]
         a_t = torch.stack([sinkhorn_released(view, cfg.sinkhorn_eps, cfg.sinkhorn_iters, cfg.route_clamp,
                                              cfg.gather_distributed) for view in per_view])  # [V_t, B, N]
+    elif cfg.sinkhorn_tol > 0:  # converged plan: fixes the dead expert of a sharp router (02b_routing)
+        a_t = sinkhorn_converged(scores, cfg.sinkhorn_eps, cfg.sinkhorn_tol, cfg.sinkhorn_max_iters,
+                                 gather=cfg.gather_distributed)  # [V_t*B, N]
     else: a_t = sinkhorn_knopp(scores, cfg.sinkhorn_eps, cfg.sinkhorn_iters, cfg.gather_distributed)  # [V_t*B, N]
     return a_t.clamp_min(cfg.route_clamp).view(cfg.n_global, -1, n)
 
