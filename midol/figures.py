@@ -21,13 +21,13 @@ from .evaluate import load_encoder, extract_features, read_state_dict, Classifie
 from .tables import aggregate, ABLATION_ROWS
 
 # %% auto #0
-__all__ = ['MODALITY_COLORS', 'VARIANT_COLORS', 'VARIANT_LABELS', 'EXPERT_SWEEP', 'OFFICIAL_EXPERTS', 'LOSS_LABELS',
-           'CLAIM_PANELS', 'FIGURES', 'TABLES', 'new_figure', 'save_figure', 'run_layout', 'figure_dir', 'read_run',
-           'run_images', 'routing_by_modality', 'draw_routing', 'plot_routing', 'plot_usage', 'draw_knn', 'plot_knn',
-           'expert_sweep', 'plot_expert_sweep', 'plot_comparison', 'run_features', 'embed_2d', 'plot_embedding',
-           'plot_class_embedding', 'plot_losses', 'read_confusions', 'plot_confusions', 'save_classifier',
-           'load_classifier', 'gradcam', 'plot_gradcam', 'plot_fidelity', 'effective_rank', 'claims_table',
-           'markdown_table', 'plot_claims']
+__all__ = ['MODALITY_COLORS', 'VARIANT_COLORS', 'VARIANT_LABELS', 'EXPERT_SWEEP', 'OFFICIAL_EXPERTS', 'PRETRAIN_SEEDS',
+           'LOSS_LABELS', 'CLAIM_PANELS', 'FIGURES', 'TABLES', 'new_figure', 'save_figure', 'run_layout', 'figure_dir',
+           'read_run', 'run_images', 'routing_by_modality', 'draw_routing', 'plot_routing', 'plot_usage', 'draw_knn',
+           'plot_knn', 'expert_sweep', 'plot_expert_sweep', 'plot_comparison', 'run_features', 'embed_2d',
+           'plot_embedding', 'plot_class_embedding', 'plot_losses', 'read_confusions', 'plot_confusions',
+           'save_classifier', 'load_classifier', 'gradcam', 'plot_gradcam', 'plot_fidelity', 'effective_rank',
+           'claims_table', 'markdown_table', 'plot_claims']
 
 # %% ../nbs/05_figures.ipynb #6fef93eb
 MODALITY_COLORS = dict(zip(MODALITIES, sns.color_palette('colorblind', len(MODALITIES)).as_hex()))
@@ -53,15 +53,20 @@ def save_figure(fig:Figure, fig_dir, # folder the files go to (created)
 # %% ../nbs/05_figures.ipynb #1bc29a90
 EXPERT_SWEEP = (1, 2, 3, 5, 8)   # numbers of experts of Fig. 3(b)
 OFFICIAL_EXPERTS = 4             # the released code: 2 experts per GPU on the authors' 2 GPUs
+PRETRAIN_SEEDS = {'tiny': 2, 'cpu': 3, 'paper': 3, 'official': 3}  # pretraining runs per ablation variant
 
 def run_layout(preset:str, # 'tiny', 'cpu', 'paper', 'official'
-               runs_dir=None)->dict: # None: <project root>/runs
+               runs_dir=None,      # None: <project root>/runs
+               pretrain_seeds:int=0, # pretraining runs per variant; 0: PRETRAIN_SEEDS[preset]
+              )->dict:
     "Paths of every output of a reproduction: pretraining runs, evaluation, Grad-CAM classifiers, caches, notebooks."
     if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}; valid: {list(PRESETS)}")
     root = Path(runs_dir or (project_root() or Path.cwd()) / 'runs').resolve(); pre = root / 'pretrain'
-    variants = {v: pre / f'{preset}-{v}' for v in ABLATION_ROWS}
+    variants = {v: pre / f'{preset}-{v}' for v in ABLATION_ROWS}  # pretraining seed 0
+    seeds = {v: {s: d if s == 0 else pre / f'{preset}-{v}-seed{s}' for s in range(pretrain_seeds or PRETRAIN_SEEDS[preset])}
+             for v, d in variants.items()}
     experts = {n: variants['midol'] if n == PRESETS[preset]['num_experts'] else pre / f'{preset}-midol-E{n}' for n in EXPERT_SWEEP}
-    return dict(runs_dir=root, variants=variants, experts=experts, official=pre / f'{preset}-midol-official',
+    return dict(runs_dir=root, variants=variants, seeds=seeds, experts=experts, official=pre / f'{preset}-midol-official',
                 evaluate=root / 'evaluate' / preset, gradcam=root / 'gradcam' / preset, cache=root / 'cache' / preset,
                 reproduce=root / 'reproduce' / preset)
 

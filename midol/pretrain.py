@@ -4,28 +4,30 @@
 
 # %% ../nbs/03_pretrain.ipynb #9fc5fb19
 from __future__ import annotations
-import contextlib, dataclasses, fcntl, hashlib, json, math, os, random, time, warnings
+import contextlib, dataclasses, fcntl, hashlib, json, math, os, random, shutil, time, warnings
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 from safetensors.torch import save as safetensors_bytes
 from fastcore.script import call_parse, bool_arg
-from .data import (MultiCrop, SynthMed5, PretrainData, MULTICROP_PRESETS, project_root, preprocess,
+from .data import (MultiCrop, SynthMed5, PretrainData, MULTICROP_PRESETS, Augmentation, project_root, preprocess,
                         IMAGENET_MEAN, IMAGENET_STD)
 from .loaders import open_pretrain_source
 from .model import MIDoL, model_config, backbone_spec, VARIANTS, FIDELITIES
 from .metrics import knn_scores, routing_matrix, routing_nmi
 
 # %% auto #0
-__all__ = ['CROP_KEYS', 'PRESETS', 'resolve_config', 'build_model', 'pretrain_dataset', 'epoch_batches', 'steps_per_epoch',
-           'cosine_schedule', 'base_lr', 'run_schedules', 'param_groups', 'clip_gradients', 'freeze_last_layer',
-           'save_checkpoint', 'CheckpointError', 'load_checkpoint', 'checkpoint_state', 'History', 'OutDirBusy',
-           'RunLock', 'setup_distributed', 'autocast_for', 'NonFiniteLoss', 'check_finite', 'log_values', 'plain_views',
-           'step_seed', 'apply_schedules', 'seed_step', 'multicrop', 'ordered_batches', 'teacher_outputs',
-           'routing_summary', 'knn_by_modality', 'strict_json', 'summarize', 'Run', 'start_run', 'optimizer_step',
-           'train_step', 'record_step', 'checkpoint_due', 'save_run', 'write_encoder', 'finish_run', 'pretrain',
-           'run_config', 'config_diff', 'check_resumable', 'parse_overrides', 'main']
+__all__ = ['CROP_KEYS', 'PRESETS', 'REFERENCE_FILES', 'CHECKPOINT_FILES', 'CHECKSUMS', 'resolve_config', 'build_model',
+           'pretrain_dataset', 'epoch_batches', 'steps_per_epoch', 'cosine_schedule', 'base_lr', 'run_schedules',
+           'param_groups', 'clip_gradients', 'freeze_last_layer', 'save_checkpoint', 'CheckpointError',
+           'load_checkpoint', 'checkpoint_state', 'History', 'OutDirBusy', 'RunLock', 'setup_distributed',
+           'autocast_for', 'NonFiniteLoss', 'check_finite', 'log_values', 'plain_views', 'step_seed', 'apply_schedules',
+           'seed_step', 'multicrop', 'ordered_batches', 'teacher_outputs', 'routing_summary', 'knn_by_modality',
+           'strict_json', 'summarize', 'Run', 'start_run', 'optimizer_step', 'train_step', 'record_step',
+           'checkpoint_due', 'save_run', 'write_encoder', 'finish_run', 'pretrain', 'run_config', 'config_diff',
+           'check_resumable', 'reference_dir', 'write_checksums', 'read_checksums', 'ReferenceError',
+           'verify_reference', 'save_reference', 'install_reference', 'parse_overrides', 'main']
 
 # %% ../nbs/03_pretrain.ipynb #a0fb4a4f
 CROP_KEYS = ('n_global', 'n_local', 'global_size', 'local_size', 'global_scale', 'local_scale')  # from MULTICROP_PRESETS
@@ -33,7 +35,8 @@ CROP_KEYS = ('n_global', 'n_local', 'global_size', 'local_size', 'global_scale',
 _COMMON = dict(fidelity='paper', data='synthmed', n_per_modality=2000, n_val=300, n_test=500, augment=True,
                betas=(0.9, 0.95), weight_decay=0.04, weight_decay_end=0.04, min_lr=1e-6, lr_scale_batch=False,
                momentum=0.996, clip_grad=3.0, clip_mode='norm', freeze_last_layer_epochs=0, precision='bf16',
-               ckpt_every=200, num_workers=4, num_experts=5, drop_path_rate=0.1, seed=0)
+               ckpt_every=200, num_workers=4, num_experts=5, drop_path_rate=0.1, seed=0,
+               model_settings={}, augmentation={})  # ModelConfig overrides; Augmentation fields
 
 def _preset(crops:str, **settings)->dict:
     "The common settings, the crops of `MULTICROP_PRESETS[crops]`, then `settings`."
@@ -82,7 +85,7 @@ def build_model(cfg:dict)->MIDoL:
     "The student/teacher model of a resolved configuration."
     return MIDoL(model_config(fidelity=cfg['fidelity'], variant=cfg['variant'], arch=cfg['arch'],
                               img_size=cfg['img_size'], num_experts=cfg['num_experts'], out_dim=cfg['out_dim'],
-                              n_global=cfg['n_global'], drop_path_rate=cfg['drop_path_rate']))
+                              n_global=cfg['n_global'], drop_path_rate=cfg['drop_path_rate'], **cfg.get('model_settings', {})))
 
 # %% ../nbs/03_pretrain.ipynb #03a98f0e
 _DATA_KINDS = "'synthmed', a manifest CSV, a folder <root>/<modality>/..., or 'medmnist:<folder>'"
@@ -320,7 +323,7 @@ def multicrop(cfg:dict)->MultiCrop:
     "The MultiCrop of a run: `cfg`'s numbers, sizes and scales of global and local views."
     return MultiCrop(n_global=cfg['n_global'], n_local=cfg['n_local'], global_size=cfg['global_size'],
                      local_size=cfg['local_size'], global_scale=tuple(cfg['global_scale']),
-                     local_scale=tuple(cfg['local_scale']))
+                     local_scale=tuple(cfg['local_scale']), augment=Augmentation(**cfg.get('augmentation', {})))
 
 # %% ../nbs/03_pretrain.ipynb #97d68eaa
 def ordered_batches(data:PretrainData, batch_size:int=256):
@@ -550,6 +553,101 @@ def check_resumable(cfg:dict):
     diff = config_diff(cfg, json.load(open(p)))
     if diff: raise ValueError(f"{cfg['out_dir']} holds a run with other settings ({', '.join(diff)}); "
                               "choose another out_dir, or pass resume=False to start that run over")
+
+# %% ../nbs/03_pretrain.ipynb #28ae43a7
+REFERENCE_FILES = ('config.json', 'history.csv', 'summary.json', 'encoder.safetensors')  # what every reference run holds
+CHECKPOINT_FILES = ('checkpoint.pt', 'checkpoint.pt.sha256')  # only in a reference made with checkpoint=True
+CHECKSUMS = 'SHA256SUMS'  # one `<sha256>  <file name>` line per file, the format of `sha256sum -c`
+
+# %% ../nbs/03_pretrain.ipynb #f33fc0e0
+def reference_dir(preset:str, variant:str, # the run's preset and variant
+                  root=None,              # None: data/reference at the project root
+                  seed:int=0)->Path:      # the run's seed: seed s > 0 is the folder <preset>-<variant>-seed<s>
+    "The folder that holds the reference run of (preset, variant, seed), named like the reproduction's run folders."
+    _check_choice('preset', preset, list(PRESETS)); _check_choice('variant', variant, VARIANTS)
+    name = f'{preset}-{variant}' + (f'-seed{seed}' if seed else '')
+    return Path(root or (project_root() or Path.cwd()) / 'data' / 'reference') / name
+
+# %% ../nbs/03_pretrain.ipynb #ba4eef0e
+def write_checksums(folder, names)->Path: # names: the files of `folder` to list
+    "Write folder/SHA256SUMS with the SHA-256 of each named file; return its path."
+    folder = Path(folder)
+    (folder / CHECKSUMS).write_text(''.join(f'{_sha256(folder / n)}  {n}\n' for n in names))
+    return folder / CHECKSUMS
+
+# %% ../nbs/03_pretrain.ipynb #ac544260
+def read_checksums(folder)->dict: # file name -> SHA-256 hex digest
+    "The files listed in folder/SHA256SUMS, with their SHA-256."
+    lines = [l.split(None, 1) for l in (Path(folder) / CHECKSUMS).read_text().splitlines() if l.strip()]
+    return {name.lstrip('*'): digest for digest, name in lines}  # '*name': sha256sum's binary-mode mark
+
+# %% ../nbs/03_pretrain.ipynb #d9f68fe5
+class ReferenceError(RuntimeError): "A reference run is missing, incomplete, corrupt, or was made with other settings."
+
+def _restore_hint(folder:Path)->str:
+    "How to get a reference folder back."
+    root = project_root(); shown = folder.relative_to(root) if root and folder.is_relative_to(root) else folder
+    return (f"restore it with `git checkout -- {shown}`, or rebuild it from finished runs with "
+            f"`python tools/make_reference.py {folder.name.split('-')[0]}`")
+
+def verify_reference(path)->dict: # file name -> SHA-256 of every file the reference lists
+    "Check the files of a reference folder against its SHA256SUMS; raise a ReferenceError naming the first bad one."
+    path = Path(path).resolve()
+    if not (path / CHECKSUMS).is_file(): raise ReferenceError(f"{path} holds no reference run ({CHECKSUMS} is missing); {_restore_hint(path)}")
+    listed = read_checksums(path)
+    unlisted = [n for n in REFERENCE_FILES if n not in listed]
+    if unlisted: raise ReferenceError(f"{path / CHECKSUMS} does not list {unlisted}; {_restore_hint(path)}")
+    for name, digest in listed.items():
+        if Path(name).name != name: raise ReferenceError(f"{path / CHECKSUMS} lists {name!r}, which is not a file of that folder")
+        if not (path / name).is_file(): raise ReferenceError(f"{path / name} is missing; {_restore_hint(path)}")
+        if _sha256(path / name) != digest:
+            raise ReferenceError(f"{path / name} is corrupt (its SHA-256 does not match {CHECKSUMS}); {_restore_hint(path)}")
+    return listed
+
+# %% ../nbs/03_pretrain.ipynb #c820a457
+def save_reference(run_dir,  # a finished pretraining run: config.json, history.csv, summary.json, encoder.safetensors
+                   dest,     # the reference folder to write, e.g. reference_dir('cpu', 'midol')
+                   checkpoint:bool=False)->dict: # also keep checkpoint.pt (a few MB for `cpu`): the run can then resume
+    "Copy a finished run of a preset's own settings into a reference folder and write its SHA256SUMS; return the checksums."
+    run_dir, dest = Path(run_dir), Path(dest)
+    names = REFERENCE_FILES + (CHECKPOINT_FILES if checkpoint else ())
+    missing = [n for n in names if not (run_dir / n).is_file()]
+    if missing: raise FileNotFoundError(f"{run_dir} is not a finished run (missing {missing}); finish it with nbs/03_pretrain.ipynb first")
+    cfg = json.loads((run_dir / 'config.json').read_text())
+    diff = config_diff(run_config(cfg['preset'], cfg['variant'], seed=cfg['seed']), cfg)
+    if diff: raise ValueError(f"{run_dir} was trained with settings other than the {cfg['preset']!r} preset's ({', '.join(diff)}); "
+                              "a reference holds a run of the preset itself (any seed)")
+    dest.mkdir(parents=True, exist_ok=True)
+    for old in dest.iterdir():
+        if old.is_file() and old.name not in names: old.unlink()
+    for n in names: shutil.copyfile(run_dir / n, dest / n)
+    (dest / 'config.json').write_text(json.dumps(dict(cfg, out_dir=f'runs/pretrain/{dest.name}'), indent=1))
+    write_checksums(dest, names)
+    return verify_reference(dest)
+
+# %% ../nbs/03_pretrain.ipynb #7118dfa2
+def _check_installable(out:Path):
+    "Refuse an out_dir that holds a run of its own (trained there, not installed from a reference)."
+    cfg_file = out / 'config.json'
+    own = cfg_file.is_file() and 'reference' not in json.loads(cfg_file.read_text())
+    if own and any((out / n).exists() for n in ('checkpoint.pt', 'summary.json', 'history.csv')):
+        raise ReferenceError(f"{out} holds a run of its own: give use_reference another out_dir, or delete that run first")
+
+def install_reference(preset:str, variant:str, out_dir, # the run folder to fill
+                      root=None,                          # None: data/reference at the project root
+                      expected:dict|None=None)->dict:     # the run's resolved settings (run_config); None: the preset's, seed 0
+    "Verify the reference run of (preset, variant, the expected seed) and copy it into `out_dir` as a finished run; return its summary."
+    src, out = reference_dir(preset, variant, root, expected['seed'] if expected else 0), Path(out_dir)
+    listed = verify_reference(src)
+    ref_cfg = json.loads((src / 'config.json').read_text())
+    diff = config_diff(expected or run_config(preset, variant, str(out)), ref_cfg)
+    if diff: raise ReferenceError(f"the reference {src} was made with other settings ({', '.join(diff)}); run with "
+                                  "use_reference=False to train these settings, or rebuild it with tools/make_reference.py")
+    with RunLock(out):
+        _check_installable(out)
+        for name in listed: shutil.copyfile(src / name, out / name)
+        (out / 'config.json').write_text(json.dumps(dict(ref_cfg, out_dir=str(out), reference=str(src.resolve())), indent=1))
+    return json.loads((out / 'summary.json').read_text())
 
 # %% ../nbs/03_pretrain.ipynb #409602ac
 def parse_overrides(text:str)->dict: # a JSON object, e.g. '{"lr": 5e-4}'; '' = none

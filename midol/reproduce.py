@@ -22,14 +22,17 @@ __all__ = ['GRADCAM_FINETUNE', 'ablation_encoders', 'ablation_table', 'pretrain_
 
 # %% ../nbs/06_reproduce.ipynb #109b4649
 def ablation_encoders(preset:str='cpu', data:str='synthmed', progress:bool=True,
-                      runs_dir=None)->dict: # None: <project root>/runs
-    "Variant name -> pretraining out_dir of the four ablation variants, pretraining those not finished yet."
-    out = {}
-    for v, d in run_layout(preset, runs_dir)['variants'].items():
-        cfg = run_config(preset, v, str(d), data=data)
-        if not (d / 'summary.json').is_file():
-            check_resumable(cfg); pretrain(cfg, resume=True, progress=progress)
-        out[v] = cfg['out_dir']
+                      runs_dir=None,       # None: <project root>/runs
+                      pretrain_seeds:int=0, # runs per variant; 0: PRETRAIN_SEEDS[preset]
+                     )->dict:              # 'variant' (one seed) or 'variant@s' -> pretraining out_dir
+    "Encoder name -> pretraining out_dir of the four ablation variants (per pretraining seed), pretraining what is missing."
+    out, seeds = {}, run_layout(preset, runs_dir, pretrain_seeds)['seeds']
+    for v, runs in seeds.items():
+        for s, d in runs.items():
+            cfg = run_config(preset, v, str(d), data=data, seed=s)
+            if not (d / 'summary.json').is_file():
+                check_resumable(cfg); pretrain(cfg, resume=True, progress=progress)
+            out[v if len(runs) == 1 else f'{v}@{s}'] = cfg['out_dir']
     return out
 
 # %% ../nbs/06_reproduce.ipynb #b072bb9c
@@ -42,12 +45,15 @@ def ablation_table(results:pd.DataFrame, path_stem=None, caption:str='')->pd.Dat
     return write_table(agg.rename(columns={'encoder': 'row'}), path_stem, rows=rows, caption=caption)
 
 # %% ../nbs/06_reproduce.ipynb #c7fd28c6
-def pretrain_steps(preset:str, runs_dir=None)->list: # [{'name', 'params'}] in run order
-    "The papermill parameters of every pretraining run of a reproduction: ablation variants, expert sweep, official mode."
-    layout = run_layout(preset, runs_dir); steps = []
-    params = lambda variant, out, num_experts=0, fidelity='': dict(preset=preset, variant=variant, num_experts=num_experts,
-                                                                  fidelity=fidelity, out_dir=str(out))
-    for v, d in layout['variants'].items(): steps.append(dict(name=f'pretrain-{v}', params=params(v, d)))
+def pretrain_steps(preset:str, runs_dir=None, # None: <project root>/runs
+                   pretrain_seeds:int=0,      # runs per ablation variant; 0: PRETRAIN_SEEDS[preset]
+                  )->list:                    # [{'name', 'params'}] in run order
+    "The papermill parameters of every pretraining run of a reproduction: ablation variants per seed, expert sweep, official mode."
+    layout = run_layout(preset, runs_dir, pretrain_seeds); steps = []
+    params = lambda variant, out, num_experts=0, fidelity='', seed=0: dict(preset=preset, variant=variant, num_experts=num_experts,
+                                                                          fidelity=fidelity, out_dir=str(out), seed=seed)
+    for v, runs in layout['seeds'].items():
+        steps += [dict(name=f'pretrain-{v}' + (f'-seed{s}' if s else ''), params=params(v, d, seed=s)) for s, d in runs.items()]
     for n, d in layout['experts'].items():
         if d != layout['variants']['midol']: steps.append(dict(name=f'pretrain-midol-E{n}', params=params('midol', d, n)))
     steps.append(dict(name='pretrain-midol-official', params=params('midol', layout['official'], OFFICIAL_EXPERTS, 'official')))
@@ -56,7 +62,8 @@ def pretrain_steps(preset:str, runs_dir=None)->list: # [{'name', 'params'}] in r
 # %% ../nbs/06_reproduce.ipynb #afd1ee55
 def pretrain_state(params:dict)->str: # 'done' | 'resume' | 'fresh'
     "Whether the run of these 03_pretrain parameters is finished, can resume, or must start over."
-    cfg = run_config(params['preset'], params['variant'], params['out_dir'], params['num_experts'], params['fidelity'])
+    cfg = run_config(params['preset'], params['variant'], params['out_dir'], params['num_experts'], params['fidelity'],
+                     seed=params.get('seed', 0))
     d = Path(params['out_dir'])
     if not (d / 'config.json').is_file() or config_diff(cfg, json.loads((d / 'config.json').read_text())): return 'fresh'
     if (d / 'summary.json').is_file() and (d / 'encoder.safetensors').is_file(): return 'done'

@@ -14,9 +14,9 @@ from .evaluate import RESULT_COLUMNS, FLOOR_ROWS, CEILING_ROWS
 
 # %% auto #0
 __all__ = ['ABLATION_ROWS', 'REFERENCE_ROWS', 'TABLE2_ROWS', 'MD', 'TEX', 'PAPER_TABLES', 'PAPER_BLOCKS', 'QUOTED_P', 'ttest',
-           'ttest_from_stats', 'sig_mark', 'aggregate', 'with_ranks', 'format_cell', 'wide_table', 'markdown_text',
-           'latex_text', 'write_table', 'paper_data_dir', 'load_paper_table', 'paper_dataset', 'paper_layout',
-           'write_paper_table', 'audit_marks', 'audit_quoted']
+           'ttest_from_stats', 'sig_mark', 'per_pretraining_seed', 'aggregate', 'with_ranks', 'format_cell',
+           'wide_table', 'markdown_text', 'latex_text', 'write_table', 'paper_data_dir', 'load_paper_table',
+           'paper_dataset', 'paper_layout', 'write_paper_table', 'audit_marks', 'audit_quoted']
 
 # %% ../nbs/04b_tables.ipynb #d164fd33
 def ttest(a, b,               # per-seed values of the two entries
@@ -38,11 +38,24 @@ def sig_mark(p:float, alpha:float=0.05)->str:
     "'‡' when p < alpha, else 'n.s.'."
     return '‡' if p < alpha else 'n.s.'
 
+# %% ../nbs/04b_tables.ipynb #5db238d7
+def per_pretraining_seed(results:pd.DataFrame, # rows of results.csv; encoders 'variant@s' were pretrained with seed s
+                        )->pd.DataFrame:       # the same columns; 'variant@s' rows collapsed to one per pretraining seed
+    "Average each 'variant@s' encoder over its downstream seeds: one row per (variant, pretraining seed s, column)."
+    seeded = results.encoder.astype(str).str.contains('@', regex=False)
+    if not seeded.any(): return results
+    parts = results.loc[seeded, 'encoder'].str.rsplit('@', n=1)
+    runs = results[seeded].assign(encoder=parts.str[0], seed=parts.str[1].astype(int))
+    keys = ['encoder', 'dataset', 'protocol', 'seed', 'metric']
+    collapsed = runs.groupby(keys, sort=False)['value'].mean().reset_index()
+    return pd.concat([results[~seeded], collapsed], ignore_index=True)[list(results.columns)]
+
 # %% ../nbs/04b_tables.ipynb #a5896703
 def aggregate(results:pd.DataFrame, # rows of results.csv: encoder, dataset, protocol, seed, metric, value
               equal_var:bool=True, alpha:float=0.05, higher_is_better:bool=True,
              )->pd.DataFrame:       # encoder, dataset, protocol, metric, mean, std, n, p, mark
-    "Mean ± std (ddof 1) per (encoder, dataset, protocol, metric); t-test best vs second-best per column, marked on the second."
+    "Mean ± std (ddof 1) over seeds (pretraining seeds for 'variant@s') per column; t-test best vs second-best per column, marked on the second."
+    results = per_pretraining_seed(results)  # 'variant@s': one value per pretraining seed
     keys = ['dataset', 'protocol', 'metric']
     agg = (results.groupby(['encoder'] + keys, sort=False)['value']
            .agg(mean='mean', std=lambda v: v.std(ddof=1), n='size').reset_index())
