@@ -121,7 +121,8 @@ def model_config(fidelity:str='paper', # 'paper' | 'official'
     cfg = ModelConfig(fidelity=fidelity, variant=variant, arch=arch, img_size=img_size, losses=losses, num_experts=n,
                       top_k=1 if paper else min(4, n), gate_noise=0.0 if paper else 1.0,
                       dispatch='teacher' if balanced else 'self', teacher_train=not paper,
-                      sinkhorn_form='paper' if paper else 'released', sinkhorn_iters=100 if paper else 3)
+                      sinkhorn_form='paper' if paper else 'released', sinkhorn_iters=100 if paper else 3,
+                      sinkhorn_tol=0.01 if paper else 0.0)  # paper: iterate to a balanced plan
     cfg = replace(cfg, **overrides)
     if 'backbone' not in overrides: cfg.backbone = backbone_spec(cfg.arch, cfg.img_size, cfg.drop_path_rate)
     return cfg
