@@ -99,8 +99,10 @@ def run_images(cfg:dict, # a run's config.json
 # %% ../nbs/05_figures.ipynb #2f7b6105
 def routing_by_modality(out_dir, n_per_modality:int=1000, device=None)->tuple: # (R [M,E], NMI)
     "Routing matrix (rows modalities, columns experts) and its NMI, from a run's checkpoint on its training images."
-    cfg = read_run(out_dir)['config']
+    run = read_run(out_dir); cfg = run['config']
     if cfg['variant'] == 'dino': raise ValueError(f"{out_dir} is the 'dino' variant: it has no router")
+    if not (Path(out_dir) / 'checkpoint.pt').is_file():  # a reference run ships without its checkpoint: the run's own summary
+        return np.asarray(run['summary']['routing_matrix']), run['summary']['routing_nmi']
     model = build_model(cfg); model.load_state_dict(load_checkpoint(Path(out_dir) / 'checkpoint.pt')['model']); model.eval()
     x, modality, _ = run_images(cfg, 'train', n_per_modality)
     _, routes = teacher_outputs(model, x.split(256), cfg['global_size'], device or torch.device('cpu'))  # routes [N]
