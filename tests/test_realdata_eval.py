@@ -1,6 +1,6 @@
 """The evaluation driver on data read from disk, through papermill as a user runs it: MedMNIST files (with the multi-label
 ChestMNIST), a manifest CSV, an image folder and a registry dataset in its original layout, in one `data` string. The
-unit checks of each reader live in nbs/04_evaluate.ipynb."""
+unit checks of each reader live in nbs/04a_tasks.ipynb."""
 import json, os, subprocess, sys
 from pathlib import Path
 import pandas as pd, pytest, torch
