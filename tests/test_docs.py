@@ -108,6 +108,9 @@ def test_papermill_parameters_typed(path):
     "`papermill --help-notebook` shows a type and a help text for every parameter (annotated: `preset: str = 'cpu'  # ...`)."
     params = inspect_notebook(str(path))
     assert params, path.name
+    cell = next(c for c in notebook(path)['cells'] if 'parameters' in c['metadata'].get('tags', []))
+    names = [l.split(':')[0] for l in ''.join(cell['source']).splitlines() if l and l[0].isalpha() and ':' in l]
+    assert sorted(params) == sorted(names), f'{path.name}: papermill does not see {set(names) - set(params)} (an "=" in a comment hides a line)'
     for name, p in params.items():
         assert p['inferred_type_name'] not in ('None', None), f'{path.name}: {name} has no type annotation'
         assert p['help'], f'{path.name}: {name} has no help comment'
