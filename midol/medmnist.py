@@ -9,16 +9,15 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 from .data import MODALITIES, MODALITY_NAMES, project_root
 from .loaders import MEDMNIST_MODALITY, MedMNISTPretrain
-from .pretrain import run_config, config_diff
+from .pretrain import run_config
 from .tables import ABLATION_ROWS, load_paper_table, write_paper_table, write_table
 from .figures import read_run, run_features, embed_2d
-from .reproduce import machine_info, machine_line
+from .reproduce import machine_info, machine_line, pretrain_state
 
 # %% auto #0
 __all__ = ['MEDMNIST5', 'MEDMNIST_SIZES', 'PAPER_COUNTERPARTS', 'medmnist_file_name', 'fetch_command', 'find_medmnist5',
-           'recipe_layout', 'link_files', 'pretrain_params', 'run_state', 'write_table3', 'paper_counterparts',
-           'routing_panels', 'flag_of', 'run_modalities', 'sample_test_images', 'embedding_panels',
-           'write_recipe_readme']
+           'recipe_layout', 'link_files', 'pretrain_params', 'write_table3', 'paper_counterparts', 'routing_panels',
+           'flag_of', 'run_modalities', 'sample_test_images', 'embedding_panels', 'write_recipe_readme']
 
 # %% ../nbs/06b_medmnist.ipynb #0139c7e8
 MEDMNIST5 = {'xray': ('chestmnist', 'pneumoniamnist'), 'fundus': ('retinamnist',), 'oct': ('octmnist',),
@@ -95,16 +94,6 @@ def pretrain_params(preset:str, variant:str, data:str, # data: 'medmnist:<files 
                     out_dir, epochs:int=0)->dict:     # epochs: 0 = the preset's
     "The papermill parameters of one pretraining run of the recipe."
     return dict(preset=preset, variant=variant, data=data, epochs=epochs, out_dir=str(out_dir))
-
-# %% ../nbs/06b_medmnist.ipynb #75ff617f
-def run_state(params:dict, # pretrain_params's
-             )->str:       # 'done' | 'resume' | 'fresh'
-    "Whether the run of these 03_pretrain parameters is finished, can resume, or must start over."
-    cfg = run_config(params['preset'], params['variant'], params['out_dir'], data=params['data'], epochs=params['epochs'])
-    out = Path(params['out_dir'])
-    if not (out / 'config.json').is_file() or config_diff(cfg, json.loads((out / 'config.json').read_text())): return 'fresh'
-    if (out / 'summary.json').is_file() and (out / 'encoder.safetensors').is_file(): return 'done'
-    return 'resume' if (out / 'checkpoint.pt').is_file() else 'fresh'
 
 # %% ../nbs/06b_medmnist.ipynb #335b76d0
 def write_table3(results:pd.DataFrame, # rows of results.csv

@@ -9,16 +9,16 @@ from pathlib import Path
 import pandas as pd, torch
 import papermill
 from .data import MODALITIES, project_root
-from .pretrain import PRESETS, run_config, pretrain, check_resumable, config_diff
+from .pretrain import PRESETS, run_config, pretrain, check_resumable, config_diff, install_reference, reference_dir
 from .evaluate import DOWNSTREAM_SIZES, FinetuneRecipe, updated, finetune_multiclass, load_encoder, synthmed_tasks
 from .tables import ABLATION_ROWS, TABLE2_ROWS, aggregate, write_table
 from .figures import run_layout, figure_dir, OFFICIAL_EXPERTS, FIGURES, TABLES, save_classifier
 
 # %% auto #0
-__all__ = ['GRADCAM_FINETUNE', 'ablation_encoders', 'ablation_table', 'pretrain_steps', 'pretrain_state', 'file_hash',
-           'make_stamp', 'write_stamp', 'step_done', 'nbs_dir', 'run_notebook', 'Progress', 'gradcam_recipe',
-           'finetune_classifier', 'gradcam_classifiers', 'cpu_model', 'machine_info', 'machine_line', 'write_readme',
-           'write_figures_index']
+__all__ = ['GRADCAM_FINETUNE', 'ablation_encoders', 'install_ablation_references', 'ablation_table', 'pretrain_steps',
+           'pretrain_state', 'file_hash', 'make_stamp', 'write_stamp', 'step_done', 'nbs_dir', 'run_notebook',
+           'Progress', 'gradcam_recipe', 'finetune_classifier', 'gradcam_classifiers', 'cpu_model', 'machine_info',
+           'machine_line', 'write_readme', 'write_figures_index']
 
 # %% ../nbs/06_reproduce.ipynb #109b4649
 def ablation_encoders(preset:str='cpu', data:str='synthmed', progress:bool=True,
@@ -34,6 +34,19 @@ def ablation_encoders(preset:str='cpu', data:str='synthmed', progress:bool=True,
                 check_resumable(cfg); pretrain(cfg, resume=True, progress=progress)
             out[v if len(runs) == 1 else f'{v}@{s}'] = cfg['out_dir']
     return out
+
+# %% ../nbs/06_reproduce.ipynb #2274842e
+def install_ablation_references(preset:str, runs_dir=None, # None: <project root>/runs
+                                pretrain_seeds:int=0,      # runs per variant; 0: PRETRAIN_SEEDS[preset]
+                                root=None,                 # None: data/reference at the project root
+                               )->list:                    # the run folders filled
+    "Install the reference run of every ablation variant and pretraining seed whose run is unfinished and has one."
+    filled = []
+    for v, runs in run_layout(preset, runs_dir, pretrain_seeds)['seeds'].items():
+        for s, d in runs.items():
+            if (d / 'summary.json').is_file() or not reference_dir(preset, v, root, s).is_dir(): continue
+            install_reference(preset, v, d, root, expected=run_config(preset, v, str(d), seed=s)); filled.append(d)
+    return filled
 
 # %% ../nbs/06_reproduce.ipynb #b072bb9c
 def ablation_table(results:pd.DataFrame, path_stem=None, caption:str='')->pd.DataFrame:
@@ -61,9 +74,9 @@ def pretrain_steps(preset:str, runs_dir=None, # None: <project root>/runs
 
 # %% ../nbs/06_reproduce.ipynb #afd1ee55
 def pretrain_state(params:dict)->str: # 'done' | 'resume' | 'fresh'
-    "Whether the run of these 03_pretrain parameters is finished, can resume, or must start over."
-    cfg = run_config(params['preset'], params['variant'], params['out_dir'], params['num_experts'], params['fidelity'],
-                     seed=params.get('seed', 0))
+    "Whether the run of these 03_pretrain parameters (any of its settings) is finished, can resume, or must start over."
+    settings = {k: v for k, v in params.items() if k not in ('preset', 'variant', 'out_dir', 'resume')}  # num_experts, seed, data ...
+    cfg = run_config(params['preset'], params['variant'], params['out_dir'], **settings)
     d = Path(params['out_dir'])
     if not (d / 'config.json').is_file() or config_diff(cfg, json.loads((d / 'config.json').read_text())): return 'fresh'
     if (d / 'summary.json').is_file() and (d / 'encoder.safetensors').is_file(): return 'done'

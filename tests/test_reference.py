@@ -11,7 +11,7 @@ from midol.figures import (plot_knn, plot_losses, plot_routing, plot_usage, read
 from midol.model import VARIANTS
 from midol.pretrain import (CHECKPOINT_FILES, CHECKSUMS, REFERENCE_FILES, ReferenceError, finish_run, install_reference,
                             pretrain, reference_dir, resolve_config, run_config, save_run, start_run, verify_reference)
-from midol.reproduce import ablation_encoders, pretrain_state
+from midol.reproduce import ablation_encoders, install_ablation_references, pretrain_state
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -115,8 +115,10 @@ def test_corrupted_reference_is_refused_by_name(references, tmp_path):
 
 def test_installed_runs_are_read_as_finished_runs(references, tmp_path):
     "The evaluation finds the four runs finished (trains nothing); the figures read history, summary and encoder."
-    layout = run_layout('tiny', tmp_path / 'runs')
-    for v, d in layout['variants'].items(): install_reference('tiny', v, d, references / 'reference')
+    layout = run_layout('tiny', tmp_path / 'runs', pretrain_seeds=2)                  # seed 1 has no reference: left to train
+    filled = install_ablation_references('tiny', tmp_path / 'runs', 2, references / 'reference')
+    assert filled == list(layout['variants'].values())
+    assert install_ablation_references('tiny', tmp_path / 'runs', 2, references / 'reference') == []   # finished: left alone
     found = ablation_encoders('tiny', runs_dir=tmp_path / 'runs', progress=False, pretrain_seeds=1)   # the references: seed 0
     assert found == {v: str(d) for v, d in layout['variants'].items()}
     assert not list((tmp_path / 'runs').rglob('checkpoint.pt'))                         # nothing was trained
