@@ -5,6 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.midol-installed
 PRESET ?= cpu
+JOBS ?= 1
 
 .PHONY: install demo test test-slow reproduce lab docs clean-runs
 
@@ -29,9 +30,9 @@ test-slow: install ## the slow notebook cells and slow pytest tests
 	$(BIN)/nbdev-test --n-workers 1 --flags slow
 	$(BIN)/python -m pytest -q -m slow
 
-reproduce: install ## every table and figure: make reproduce PRESET=cpu (or PRESET=paper on GPUs)
+reproduce: install ## every table and figure: make reproduce PRESET=cpu JOBS=2 (JOBS: pretraining runs at once; PRESET=paper on GPUs)
 	@mkdir -p runs
-	$(BIN)/papermill -k python3 --cwd nbs nbs/06_reproduce.ipynb runs/06_reproduce.ipynb -p preset $(PRESET)
+	$(BIN)/papermill -k python3 --cwd nbs nbs/06_reproduce.ipynb runs/06_reproduce.ipynb -p preset $(PRESET) -p jobs $(JOBS)
 
 lab: install       ## open the notebooks in JupyterLab
 	$(BIN)/jupyter lab --ServerApp.root_dir=. nbs/index.ipynb

@@ -18,9 +18,9 @@ from .model import MIDoL, model_config, backbone_spec, VARIANTS, FIDELITIES
 from .metrics import knn_scores, routing_matrix, routing_nmi
 
 # %% auto #0
-__all__ = ['CROP_KEYS', 'PRESETS', 'REFERENCE_FILES', 'CHECKPOINT_FILES', 'CHECKSUMS', 'resolve_config', 'build_model',
-           'pretrain_dataset', 'epoch_batches', 'steps_per_epoch', 'cosine_schedule', 'base_lr', 'run_schedules',
-           'param_groups', 'clip_gradients', 'freeze_last_layer', 'save_checkpoint', 'CheckpointError',
+__all__ = ['CROP_KEYS', 'PRESETS', 'REFERENCE_FILES', 'CHECKPOINT_FILES', 'CHECKSUMS', 'CLI_FLAGS', 'resolve_config',
+           'build_model', 'pretrain_dataset', 'epoch_batches', 'steps_per_epoch', 'cosine_schedule', 'base_lr',
+           'run_schedules', 'param_groups', 'clip_gradients', 'freeze_last_layer', 'save_checkpoint', 'CheckpointError',
            'load_checkpoint', 'checkpoint_state', 'History', 'OutDirBusy', 'RunLock', 'setup_distributed',
            'autocast_for', 'NonFiniteLoss', 'check_finite', 'log_values', 'plain_views', 'step_seed', 'apply_schedules',
            'seed_step', 'multicrop', 'ordered_batches', 'teacher_outputs', 'routing_summary', 'knn_by_modality',
@@ -650,6 +650,8 @@ def install_reference(preset:str, variant:str, out_dir, # the run folder to fill
     return json.loads((out / 'summary.json').read_text())
 
 # %% ../nbs/03_pretrain.ipynb #409602ac
+CLI_FLAGS = ('data', 'variant', 'num_experts', 'epochs', 'batch_size', 'seed', 'out_dir', 'fidelity', 'augment')  # options of `main`
+
 def parse_overrides(text:str)->dict: # a JSON object, e.g. '{"lr": 5e-4}'; '' = none
     "The settings of the `--overrides` option as a dict."
     if not text: return {}
@@ -658,6 +660,9 @@ def parse_overrides(text:str)->dict: # a JSON object, e.g. '{"lr": 5e-4}'; '' = 
         raise ValueError(f"overrides is not valid JSON ({e.msg}, character {e.pos}): {text!r}; "
                          """expected an object such as '{"lr": 5e-4}'""") from None
     if not isinstance(value, dict): raise ValueError(f"overrides must be a JSON object of settings, got {text!r}")
+    flags = sorted(set(value) & set(CLI_FLAGS))
+    if flags: raise ValueError(f"{', '.join(flags)}: pass " + ' '.join(f"--{k.replace('_', '-')} ..." for k in flags)
+                               + " instead of putting it in --overrides (it has its own option)")
     return value
 
 # %% ../nbs/03_pretrain.ipynb #dc688297

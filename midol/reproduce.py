@@ -5,6 +5,7 @@
 # %% ../nbs/06_reproduce.ipynb #6bf83dc6
 from __future__ import annotations
 import dataclasses, datetime, hashlib, json, os, platform, shutil, time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import pandas as pd, torch
 import papermill
@@ -17,8 +18,8 @@ from .figures import run_layout, figure_dir, OFFICIAL_EXPERTS, FIGURES, TABLES, 
 # %% auto #0
 __all__ = ['GRADCAM_FINETUNE', 'ablation_encoders', 'install_ablation_references', 'ablation_table', 'pretrain_steps',
            'pretrain_state', 'file_hash', 'make_stamp', 'write_stamp', 'step_done', 'nbs_dir', 'run_notebook',
-           'Progress', 'gradcam_recipe', 'finetune_classifier', 'gradcam_classifiers', 'cpu_model', 'machine_info',
-           'machine_line', 'write_readme', 'write_figures_index']
+           'Progress', 'pretrain_job', 'run_pretraining', 'gradcam_recipe', 'finetune_classifier',
+           'gradcam_classifiers', 'cpu_model', 'machine_info', 'machine_line', 'write_readme', 'write_figures_index']
 
 # %% ../nbs/06_reproduce.ipynb #109b4649
 def ablation_encoders(preset:str='cpu', data:str='synthmed', progress:bool=True,
@@ -136,6 +137,27 @@ class Progress:
         if self.file: self.file.parent.mkdir(parents=True, exist_ok=True); self.file.write_text(json.dumps(self.times, indent=1))
         self.log.append(dict(step=name, status=status, seconds=round(seconds, 1), last_run_seconds=self.times.get(name)))
         print(f"[{self.i:2d}/{self.n}] {name:28s} {status:8s} {seconds:7.1f} s   (total {time.time() - self.t0:7.1f} s)", flush=True)
+
+# %% ../nbs/06_reproduce.ipynb #a1c0e7d3
+def pretrain_job(step:dict, # {'name', 'params'} from `pretrain_steps`
+                 nb_out, force:bool=False)->tuple: # -> (name, status, seconds)
+    "Run one pretraining step through nbs/03_pretrain.ipynb unless it is done; resume it when it can."
+    state = 'fresh' if force else pretrain_state(step['params'])
+    if state == 'done': return step['name'], 'skipped', 0.
+    t0 = time.time()
+    run_notebook('03_pretrain.ipynb', Path(nb_out) / f"03_pretrain-{step['name']}.ipynb", dict(step['params'], resume=state == 'resume'))
+    return step['name'], 'resumed' if state == 'resume' else 'ran', time.time() - t0
+
+# %% ../nbs/06_reproduce.ipynb #a1c0e7d4
+def run_pretraining(steps:list, nb_out, progress:Progress, force:bool=False,
+                    jobs:int=1): # runs at once, each with cores // jobs torch threads
+    "Every pretraining step, `jobs` at a time; an error is raised once the runs already started have finished."
+    if jobs < 1: raise ValueError(f'jobs must be at least 1, got {jobs}')
+    if jobs > 1: os.environ['OMP_NUM_THREADS'] = str(max(1, (os.cpu_count() or 1) // jobs))  # read by each new kernel
+    pool = ThreadPoolExecutor(jobs)
+    try:
+        for name, status, seconds in pool.map(lambda s: pretrain_job(s, nb_out, force), steps): progress(name, status, seconds)
+    finally: pool.shutdown(cancel_futures=True)   # after an error: the runs not yet started never start
 
 # %% ../nbs/06_reproduce.ipynb #ded242f8
 GRADCAM_FINETUNE = {'tiny': dict(epochs=2, batch_size=16, warmup_epochs=0, lr=5e-3),
