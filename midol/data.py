@@ -14,12 +14,12 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 # %% auto #0
-__all__ = ['MODALITIES', 'MODALITY_NAMES', 'CLASSES', 'SPLITS', 'SPLIT_OFFSET', 'MIN_SIZE', 'MAX_SIZE', 'N_UNIFORMS', 'RENDERERS',
-           'MAX_ELEMENTS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'MULTICROP_PRESETS', 'render_synthmed', 'make_synthmed',
-           'project_root', 'default_cache_dir', 'load_synthmed', 'PretrainData', 'index_tensor', 'check_pretrain_data',
-           'SynthMed5', 'preprocess', 'random_resized_crop', 'grayscale', 'adjust_brightness', 'adjust_contrast',
-           'adjust_saturation', 'rgb_to_hsv', 'hsv_to_rgb', 'adjust_hue', 'gaussian_blur', 'solarize', 'Augmentation',
-           'MultiCrop']
+__all__ = ['MODALITIES', 'MODALITY_NAMES', 'CLASSES', 'SPLITS', 'SPLIT_OFFSET', 'MIN_SIZE', 'MAX_SIZE', 'N_UNIFORMS',
+           'SYNTHMED_VERSION', 'RENDERERS', 'MAX_ELEMENTS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'MULTICROP_PRESETS',
+           'render_synthmed', 'make_synthmed', 'project_root', 'default_cache_dir', 'load_synthmed', 'PretrainData',
+           'index_tensor', 'check_pretrain_data', 'SynthMed5', 'preprocess', 'random_resized_crop', 'grayscale',
+           'adjust_brightness', 'adjust_contrast', 'adjust_saturation', 'rgb_to_hsv', 'hsv_to_rgb', 'adjust_hue',
+           'gaussian_blur', 'solarize', 'Augmentation', 'MultiCrop']
 
 # %% ../nbs/01_data.ipynb #b97e79cc
 MODALITIES = ('xray', 'fundus', 'oct', 'derm', 'path')
@@ -36,6 +36,7 @@ SPLITS = ('train', 'val', 'test')
 SPLIT_OFFSET = {'train': 0, 'val': 1 << 30, 'test': 2 << 30}  # disjoint image-index ranges per split
 MIN_SIZE, MAX_SIZE = 32, 224
 N_UNIFORMS = 1024  # uniforms drawn per image (enough for every renderer)
+SYNTHMED_VERSION = 2  # in the cache's file names: raise it whenever a renderer changes
 
 # %% ../nbs/01_data.ipynb #316def86
 class _Uniforms:
@@ -134,14 +135,14 @@ def _render_xray(U:_Uniforms, y, x0, y0, noise, px):
     ax, ay = np.where(right, axs[1][0], axs[0][0]), np.where(right, axs[1][1], axs[0][1])
     e, side = np.where(right, e_l[1], e_l[0]), np.where(right, 1., -1.).astype(np.float32)
     on = _count(U, y, [(0, 1), (1, 2), (0, 0)], 2)                               # [B,2,1,1] nodules
-    amp = np.where(y == 0, .0, 1.)[:, None, None, None] * U(.16, .3, 2) + np.where(y == 0, 1., 0.)[:, None, None, None] * U(.05, .09, 2)
-    ncx, ncy, nr = cx[:, None] + U(-.5, .5, 2) * ax[:, None], cy[:, None] + U(-.45, .55, 2) * ay[:, None], U(.08, .14, 2)
+    amp = np.where(y == 0, .0, 1.)[:, None, None, None] * U(.3, .45, 2) + np.where(y == 0, 1., 0.)[:, None, None, None] * U(.05, .09, 2)
+    ncx, ncy, nr = cx[:, None] + U(-.5, .5, 2) * ax[:, None], cy[:, None] + U(-.45, .55, 2) * ay[:, None], U(.15, .22, 2)
     nr = nr * np.where(y == 0, .6, 1.)[:, None, None, None]
     nod = (on * amp * np.exp(-((u[:, None] - ncx) ** 2 + (v[:, None] - ncy) ** 2) / (2 * nr ** 2))).max(1)
     pleural = (y == 2).astype(np.float32)[:, None, None]
-    ep, wn = U(.72, .84), .03 + px / ax
+    ep, wn = U(.72, .84), .08 + px / ax
     lateral = _step(side * (u - cx) + .15 * ax, .05) * _step(1.02 - e, .03)
-    I = I + nod * _step(1.1 - e, .05) + pleural * lateral * (U(.2, .28) * np.exp(-((e - ep) / wn) ** 2) - .07 * _step(e - ep, .02))
+    I = I + nod * _step(1.1 - e, .05) + pleural * lateral * (U(.3, .4) * np.exp(-((e - ep) / wn) ** 2) - .07 * _step(e - ep, .02))
     return _gray(I)
 
 # %% ../nbs/01_data.ipynb #3cc0a99b
@@ -167,14 +168,14 @@ def _render_fundus(U:_Uniforms, y, x0, y0, noise, px):
     # haemorrhages: dark red dots
     on = _count(U, y, [(0, 1), (3, 12), (0, 2)], 12)
     ha, hr = U(0, 6.3, 12), .75 * np.sqrt(U(0, 1, 12))
-    hx, hy, hs = hr * np.cos(ha), hr * np.sin(ha), U(.045, .08, 12) * np.where(y == 0, .8, 1.)[:, None, None, None]
+    hx, hy, hs = hr * np.cos(ha), hr * np.sin(ha), U(.09, .14, 12) * np.where(y == 0, .8, 1.)[:, None, None, None]
     hd = np.sqrt((u[:, None] - hx) ** 2 + (v[:, None] - hy) ** 2)
     img = _mix(img, _rgb(U(.3, .45), U(.0, .05), U(.0, .05)), (on * _step(hs - hd, .7 * px)).max(1))
     # exudates: clustered yellow spots
     on = _count(U, y, [(0, 0), (0, 0), (4, 12)], 12)
     ca, cr = U(0, 6.3), U(.15, .55)
-    ea, er = U(0, 6.3, 12), U(0, .22, 12)
-    ex, ey, es = (cr * np.cos(ca))[:, None] + er * np.cos(ea), (cr * np.sin(ca))[:, None] + er * np.sin(ea), U(.03, .065, 12)
+    ea, er = U(0, 6.3, 12), U(0, .3, 12)
+    ex, ey, es = (cr * np.cos(ca))[:, None] + er * np.cos(ea), (cr * np.sin(ca))[:, None] + er * np.sin(ea), U(.07, .11, 12)
     ed = np.sqrt((u[:, None] - ex) ** 2 + (v[:, None] - ey) ** 2)
     img = _mix(img, _rgb(U(.95, 1.), U(.85, .95), U(.3, .45)), .95 * (on * _step(es - ed, .7 * px)).max(1))
     return img * disc[..., None]
@@ -186,8 +187,8 @@ def _render_oct(U:_Uniforms, y, x0, y0, noise, px):
     v0, a, pit, pw, T = U(-.42, -.22), U(-.12, .22), U(.08, .16), U(.1, .17), U(.42, .55)
     top = v0 + a * u ** 2 + pit * np.exp(-u ** 2 / (2 * pw ** 2))
     on = _count(U, y, [(0, 1), (0, 0), (2, 5)], 5)
-    dh = np.where(y == 0, .25, 1.)[:, None, None, None] * U(.05, .1, 5)
-    dc, dw = U(-.7, .7, 5), U(.05, .1, 5)
+    dh = np.where(y == 0, .25, 1.)[:, None, None, None] * U(.12, .2, 5)
+    dc, dw = U(-.7, .7, 5), U(.07, .12, 5)
     bump = (on * dh * np.exp(-(u[:, None] - dc) ** 2 / (2 * dw ** 2))).max(1)
     base = v0 + a * u ** 2 + T
     rpe = base - bump
@@ -201,7 +202,7 @@ def _render_oct(U:_Uniforms, y, x0, y0, noise, px):
     fc = U(-.45, .45, 2)
     ftop = v0[:, None] + a[:, None] * fc ** 2 + pit[:, None] * np.exp(-fc ** 2 / (2 * pw[:, None] ** 2))
     fv = ftop + U(.35, .7, 2) * (v0[:, None] + a[:, None] * fc ** 2 + T[:, None] - ftop)
-    fe = np.sqrt(((u[:, None] - fc) / (fs * U(.08, .2, 2))) ** 2 + ((v[:, None] - fv) / (fs * U(.045, .08, 2))) ** 2)
+    fe = np.sqrt(((u[:, None] - fc) / (fs * U(.14, .26, 2))) ** 2 + ((v[:, None] - fv) / (fs * U(.07, .11, 2))) ** 2)
     I = I * (1 - .9 * (on * _step(1 - fe, .15)).max(1))
     I = I * np.exp(U(.25, .45) * noise[:, 0] - .1)
     return _gray(I)
@@ -216,7 +217,7 @@ def _render_derm(U:_Uniforms, y, x0, y0, noise, px):
     cx, cy, R0 = U(-.15, .15), U(-.15, .15), U(.33, .52)
     rho, th = np.sqrt((u - cx) ** 2 + (v - cy) ** 2), np.arctan2(v - cy, u - cx)
     irr = np.where(y == 1, 1., .12)[:, None, None, None]
-    ak = np.concatenate([U(0, .1, 1), irr * U(.03, .085, 7)], 1)               # [B,8,1,1] harmonics k = 2..9
+    ak = np.concatenate([U(0, .1, 1), irr * U(.07, .13, 7)], 1)               # [B,8,1,1] harmonics k = 2..9
     kk = np.arange(2, 10, dtype=np.float32)[None, :, None, None]
     R = R0 * (1 + (ak * np.cos(kk * th[:, None] + U(0, 6.3, 8))).sum(1))
     inside = _step(R - rho, U(.015, .04) + px)
@@ -246,7 +247,7 @@ def _render_path(U:_Uniforms, y, x0, y0, noise, px):
     on = _count(U, y, [(12, 20), (32, 48), (14, 24)], K)
     nx, ny = U(-1.25, 1.25, K), U(-1.25, 1.25, K)
     big = (y == 2)[:, None, None, None]
-    r = np.where(big, U(.07, .11, K), U(.035, .052, K))
+    r = np.where(big, U(.12, .17, K), U(.05, .07, K))
     asp = np.where(big, U(1.3, 2.2, K), U(1., 1.3, K))
     ang = U(0, 3.14, K)
     du, dv = u[:, None] - nx, v[:, None] - ny
@@ -368,7 +369,7 @@ def load_synthmed(size:int=32,      # image side in pixels, 32..224
     counts = {s: _counts(n, f'n_{s}') for s, n in zip(SPLITS, (n_train, n_val, n_test))}
     root = Path(root) if root is not None else default_cache_dir()
     tag = '_'.join(f'{s}{"-".join(map(str, c))}' for s, c in counts.items())
-    path = root / f'synthmed5_s{size}_seed{seed}_{tag}.npz'
+    path = root / f'synthmed5_v{SYNTHMED_VERSION}_s{size}_seed{seed}_{tag}.npz'
     if path.is_file():
         try:
             with np.load(path, allow_pickle=False) as z: d = {k: z[k] for k in z.files}

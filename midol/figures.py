@@ -16,7 +16,7 @@ from sklearn.metrics import silhouette_score
 from pytorch_grad_cam import GradCAM
 from .data import MODALITIES, CLASSES, SynthMed5, project_root, preprocess
 from .metrics import routing_matrix, routing_nmi
-from .pretrain import PRESETS, build_model, load_checkpoint, teacher_outputs
+from .pretrain import PRESETS, build_model, load_checkpoint, teacher_outputs, run_name
 from .evaluate import load_encoder, extract_features, read_state_dict, Classifier
 from .tables import aggregate, ABLATION_ROWS
 
@@ -62,9 +62,8 @@ def run_layout(preset:str, # 'tiny', 'cpu', 'paper', 'official'
     "Paths of every output of a reproduction: pretraining runs, evaluation, Grad-CAM classifiers, caches, notebooks."
     if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}; valid: {list(PRESETS)}")
     root = Path(runs_dir or (project_root() or Path.cwd()) / 'runs').resolve(); pre = root / 'pretrain'
-    variants = {v: pre / f'{preset}-{v}' for v in ABLATION_ROWS}  # pretraining seed 0
-    seeds = {v: {s: d if s == 0 else pre / f'{preset}-{v}-seed{s}' for s in range(pretrain_seeds or PRETRAIN_SEEDS[preset])}
-             for v, d in variants.items()}
+    variants = {v: pre / run_name(preset, v) for v in ABLATION_ROWS}  # pretraining seed 0
+    seeds = {v: {s: pre / run_name(preset, v, s) for s in range(pretrain_seeds or PRETRAIN_SEEDS[preset])} for v in ABLATION_ROWS}
     experts = {n: variants['midol'] if n == PRESETS[preset]['num_experts'] else pre / f'{preset}-midol-E{n}' for n in EXPERT_SWEEP}
     return dict(runs_dir=root, variants=variants, seeds=seeds, experts=experts, official=pre / f'{preset}-midol-official',
                 evaluate=root / 'evaluate' / preset, gradcam=root / 'gradcam' / preset, cache=root / 'cache' / preset,

@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from safetensors.torch import save as safetensors_bytes
 from fastcore.script import call_parse, bool_arg
 from .data import (MultiCrop, SynthMed5, PretrainData, MULTICROP_PRESETS, Augmentation, project_root, preprocess,
-                        IMAGENET_MEAN, IMAGENET_STD)
+                        IMAGENET_MEAN, IMAGENET_STD, SYNTHMED_VERSION)
 from .loaders import open_pretrain_source
 from .model import MIDoL, model_config, backbone_spec, VARIANTS, FIDELITIES
 from .metrics import knn_scores, routing_matrix, routing_nmi
@@ -26,7 +26,7 @@ __all__ = ['CROP_KEYS', 'PRESETS', 'REFERENCE_FILES', 'CHECKPOINT_FILES', 'CHECK
            'seed_step', 'multicrop', 'ordered_batches', 'teacher_outputs', 'routing_summary', 'knn_by_modality',
            'strict_json', 'summarize', 'Run', 'start_run', 'optimizer_step', 'train_step', 'record_step',
            'checkpoint_due', 'save_run', 'write_encoder', 'finish_run', 'pretrain', 'run_config', 'config_diff',
-           'check_resumable', 'reference_dir', 'write_checksums', 'read_checksums', 'ReferenceError',
+           'check_resumable', 'run_name', 'reference_dir', 'write_checksums', 'read_checksums', 'ReferenceError',
            'verify_reference', 'save_reference', 'install_reference', 'parse_overrides', 'main']
 
 # %% ../nbs/03_pretrain.ipynb #a0fb4a4f
@@ -36,7 +36,8 @@ _COMMON = dict(fidelity='paper', data='synthmed', n_per_modality=2000, n_val=300
                betas=(0.9, 0.95), weight_decay=0.04, weight_decay_end=0.04, min_lr=1e-6, lr_scale_batch=False,
                momentum=0.996, clip_grad=3.0, clip_mode='norm', freeze_last_layer_epochs=0, precision='bf16',
                ckpt_every=200, num_workers=4, num_experts=5, drop_path_rate=0.1, seed=0,
-               model_settings={}, augmentation={})  # ModelConfig overrides; Augmentation fields
+               model_settings={}, augmentation={},  # ModelConfig overrides; Augmentation fields
+               data_version=SYNTHMED_VERSION)       # SynthMed-5's generator: a run or reference of an older one is stale
 
 def _preset(crops:str, **settings)->dict:
     "The common settings, the crops of `MULTICROP_PRESETS[crops]`, then `settings`."
@@ -46,7 +47,8 @@ PRESETS = {
     'tiny': _preset('tiny', arch='swin_tiny_test', img_size=32, n_per_modality=24, n_val=8, n_test=16, batch_size=40,
                     epochs=2, warmup_epochs=0, lr=5e-4, out_dim=256, ckpt_every=2, num_workers=0),
     'cpu': _preset('cpu', arch='swin_cpu', img_size=32, batch_size=128, epochs=10, warmup_epochs=1, lr=1e-3,
-                   out_dim=4096, num_workers=0),
+                   out_dim=4096, num_workers=0, momentum=0.99, model_settings=dict(head_hidden=256),
+                   augmentation=dict(p_jitter=0., p_gray=0.)),   # see "The cpu preset" below and the tuning log
     'paper': _preset('paper', arch='swin_base', img_size=224, batch_size=64, epochs=100, warmup_epochs=10, lr=1e-4,
                      out_dim=65536),
     'official': _preset('official', fidelity='official', arch='swin_base', img_size=224, batch_size=64, epochs=100,
@@ -560,13 +562,16 @@ CHECKPOINT_FILES = ('checkpoint.pt', 'checkpoint.pt.sha256')  # only in a refere
 CHECKSUMS = 'SHA256SUMS'  # one `<sha256>  <file name>` line per file, the format of `sha256sum -c`
 
 # %% ../nbs/03_pretrain.ipynb #f33fc0e0
+def run_name(preset:str, variant:str, seed:int=0)->str:
+    "The folder name of a run, in runs/pretrain/ and data/reference/ alike: <preset>-<variant>, and -seed<s> for seed s > 0."
+    return f'{preset}-{variant}' + (f'-seed{seed}' if seed else '')
+
 def reference_dir(preset:str, variant:str, # the run's preset and variant
                   root=None,              # None: data/reference at the project root
                   seed:int=0)->Path:      # the run's seed: seed s > 0 is the folder <preset>-<variant>-seed<s>
     "The folder that holds the reference run of (preset, variant, seed), named like the reproduction's run folders."
     _check_choice('preset', preset, list(PRESETS)); _check_choice('variant', variant, VARIANTS)
-    name = f'{preset}-{variant}' + (f'-seed{seed}' if seed else '')
-    return Path(root or (project_root() or Path.cwd()) / 'data' / 'reference') / name
+    return Path(root or (project_root() or Path.cwd()) / 'data' / 'reference') / run_name(preset, variant, seed)
 
 # %% ../nbs/03_pretrain.ipynb #ba4eef0e
 def write_checksums(folder, names)->Path: # names: the files of `folder` to list

@@ -12,13 +12,13 @@ import papermill
 from .data import MODALITIES, project_root
 from .pretrain import PRESETS, run_config, pretrain, check_resumable, config_diff, install_reference, reference_dir
 from .evaluate import DOWNSTREAM_SIZES, FinetuneRecipe, updated, finetune_multiclass, load_encoder, synthmed_tasks
-from .tables import ABLATION_ROWS, TABLE2_ROWS, aggregate, write_table
+from .tables import ABLATION_ROWS, TABLE2_ROWS, aggregate, write_table, verdict_lines
 from .figures import run_layout, figure_dir, OFFICIAL_EXPERTS, FIGURES, TABLES, save_classifier
 
 # %% auto #0
-__all__ = ['GRADCAM_FINETUNE', 'ablation_encoders', 'install_ablation_references', 'ablation_table', 'pretrain_steps',
-           'pretrain_state', 'file_hash', 'make_stamp', 'write_stamp', 'step_done', 'nbs_dir', 'run_notebook',
-           'Progress', 'pretrain_job', 'run_pretraining', 'gradcam_recipe', 'finetune_classifier',
+__all__ = ['TABLE2_METRICS', 'GRADCAM_FINETUNE', 'ablation_encoders', 'install_ablation_references', 'ablation_table',
+           'pretrain_steps', 'pretrain_state', 'file_hash', 'make_stamp', 'write_stamp', 'step_done', 'nbs_dir',
+           'run_notebook', 'Progress', 'pretrain_job', 'run_pretraining', 'gradcam_recipe', 'finetune_classifier',
            'gradcam_classifiers', 'cpu_model', 'machine_info', 'machine_line', 'write_readme', 'write_figures_index']
 
 # %% ../nbs/06_reproduce.ipynb #109b4649
@@ -50,10 +50,12 @@ def install_ablation_references(preset:str, runs_dir=None, # None: <project root
     return filled
 
 # %% ../nbs/06_reproduce.ipynb #b072bb9c
+TABLE2_METRICS = {'knn': 'k-NN ACC', 'linear': 'LP ACC', 'logreg': 'LogReg ACC', 'finetune': 'FT ACC'}  # protocol -> column
+
 def ablation_table(results:pd.DataFrame, path_stem=None, caption:str='')->pd.DataFrame:
     "Table 2 from `results.csv`: variants × (modality, protocol ACC), mean ± std, best bold, second underlined, t-test marks."
     agg = aggregate(results)
-    agg = agg[agg.metric == 'ACC'].assign(metric=lambda d: d.protocol.map({'knn': 'k-NN ACC', 'linear': 'LP ACC', 'finetune': 'FT ACC'}),
+    agg = agg[agg.metric == 'ACC'].assign(metric=lambda d: d.protocol.map(TABLE2_METRICS),
                                           dataset=lambda d: d.dataset.str.replace('synthmed-', '', regex=False))
     rows = [r for r in TABLE2_ROWS if r in set(agg.encoder)] + [r for r in dict.fromkeys(agg.encoder) if r not in TABLE2_ROWS]  # floors, variants, ceiling
     return write_table(agg.rename(columns={'encoder': 'row'}), path_stem, rows=rows, caption=caption)
@@ -235,6 +237,14 @@ def _file_rows(fig_dir:Path)->list:
     name = lambda f, e: f'{f}.{{{",".join(e)}}}' if len(e) > 1 else f'{f}.{e[0]}'
     return [f"| `{name(f, e)}` | {_describe(f)[0]} | `{_describe(f)[1]}` |" for f, e in stems.items()]
 
+def _verdict_section(fig_dir:Path)->list:
+    "The claim verdicts that nbs/04_evaluate.ipynb wrote to <fig_dir>/tables/claim_verdicts.csv, as README lines."
+    f = fig_dir / 'tables' / 'claim_verdicts.csv'
+    if not f.is_file(): return []
+    return ['', "## The paper's claims on these runs", '', 'From `tables/claim_verdicts.csv` (`midol.tables.claim_verdicts`: '
+            'two-sided t-tests over pretraining seeds; "not shown" means no evidence either way at this number of seeds):', '',
+            *(f'- {line}' for line in verdict_lines(pd.read_csv(f)))]
+
 def write_readme(fig_dir, preset:str, log:list, # Progress.log
                  command:str=None)->Path:
     "Write <fig_dir>/README.md: every file, what it shows, what made it, the machine and the step times."
@@ -248,7 +258,7 @@ def write_readme(fig_dir, preset:str, log:list, # Progress.log
              f'Steps of the reproduction: this call took {sum(r["seconds"] for r in log):.0f} s; run from scratch, '
              f'the steps took {sum(last(r) for r in log):.0f} s (the last time each step ran).', '',
              '| step | this call | seconds | seconds when it last ran |', '|---|---|---|---|']
-    lines += [f"| {r['step']} | {r['status']} | {r['seconds']:.0f} | {last(r):.0f} |" for r in log]
+    lines += [f"| {r['step']} | {r['status']} | {r['seconds']:.0f} | {last(r):.0f} |" for r in log] + _verdict_section(fig_dir)
     (fig_dir / 'README.md').write_text('\n'.join(lines) + '\n')
     return fig_dir / 'README.md'
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04b_tables.ipynb #6ac1dbb9
 from __future__ import annotations
-import math
+import json, math
 from pathlib import Path
 import numpy as np, pandas as pd
 from scipy import stats
@@ -13,10 +13,11 @@ from .registry import find_dataset
 from .evaluate import RESULT_COLUMNS, FLOOR_ROWS, CEILING_ROWS
 
 # %% auto #0
-__all__ = ['ABLATION_ROWS', 'REFERENCE_ROWS', 'TABLE2_ROWS', 'MD', 'TEX', 'PAPER_TABLES', 'PAPER_BLOCKS', 'QUOTED_P', 'ttest',
-           'ttest_from_stats', 'sig_mark', 'per_pretraining_seed', 'aggregate', 'with_ranks', 'format_cell',
-           'wide_table', 'markdown_text', 'latex_text', 'write_table', 'paper_data_dir', 'load_paper_table',
-           'paper_dataset', 'paper_layout', 'write_paper_table', 'audit_marks', 'audit_quoted']
+__all__ = ['ABLATION_ROWS', 'REFERENCE_ROWS', 'TABLE2_ROWS', 'MD', 'TEX', 'CLAIMS', 'PAPER_TABLES', 'PAPER_BLOCKS', 'QUOTED_P',
+           'ttest', 'ttest_from_stats', 'sig_mark', 'per_pretraining_seed', 'aggregate', 'with_ranks', 'format_cell',
+           'wide_table', 'markdown_text', 'latex_text', 'write_table', 'compare', 'claim_verdicts', 'verdict_lines',
+           'claim_quantities', 'paper_data_dir', 'load_paper_table', 'paper_dataset', 'paper_layout',
+           'write_paper_table', 'audit_marks', 'audit_quoted']
 
 # %% ../nbs/04b_tables.ipynb #d164fd33
 def ttest(a, b,               # per-seed values of the two entries
@@ -149,6 +150,53 @@ def write_table(df:pd.DataFrame, # long: row key, dataset, metric, mean, std[, m
         stem.with_suffix('.tex').write_text(latex_text(tex, caption))
         df.to_csv(stem.with_suffix('.csv'), index=False)
     return md
+
+# %% ../nbs/04b_tables.ipynb #c3a9e0b2
+CLAIMS = [('specificity', 'routing_nmi', 'moe_route', 'moe'), ('specificity', 'routing_nmi', 'midol', 'moe'),
+          ('diversity', 'fine_acc', 'midol', 'moe_route'), ('diversity', 'fine_acc', 'midol', 'dino'),
+          ('order', 'fine_acc', 'moe', 'dino'), ('order', 'fine_acc', 'moe_route', 'moe'),
+          ('order', 'fine_acc', 'midol', 'moe_route')]  # (claim, quantity, should be higher, than)
+
+# %% ../nbs/04b_tables.ipynb #c3a9e0b3
+def compare(a, b,           # per-pretraining-seed values of the two variants
+            alpha:float=0.05)->dict:
+    "Means, stds, the two-sided t-test p and the verdict of 'a is higher than b'."
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    p = ttest(a, b) if min(len(a), len(b)) > 1 else float('nan')
+    verdict = 'holds' if p < alpha and a.mean() > b.mean() else 'contradicted' if p < alpha else 'not shown'
+    return dict(mean_a=a.mean(), std_a=a.std(ddof=1) if len(a) > 1 else float('nan'), mean_b=b.mean(),
+                std_b=b.std(ddof=1) if len(b) > 1 else float('nan'), n_a=len(a), n_b=len(b), p=p, verdict=verdict)
+
+# %% ../nbs/04b_tables.ipynb #c3a9e0b5
+def claim_verdicts(per_seed:pd.DataFrame, # one row per (variant, seed) with the quantities of CLAIMS as columns
+                   alpha:float=0.05)->pd.DataFrame: # one row per comparison of CLAIMS that the data can make
+    "Every comparison of `CLAIMS` over pretraining seeds: means ± stds, p and verdict."
+    rows = []
+    for claim, q, a, b in CLAIMS:
+        if q not in per_seed or not {a, b} <= set(per_seed.variant): continue
+        v = lambda name: per_seed.loc[per_seed.variant == name, q].dropna()
+        if len(v(a)) and len(v(b)): rows.append(dict(claim=claim, quantity=q, higher=a, than=b, **compare(v(a), v(b), alpha)))
+    return pd.DataFrame(rows)
+
+# %% ../nbs/04b_tables.ipynb #c3a9e0b6
+def verdict_lines(verdicts:pd.DataFrame)->list: # claim_verdicts output
+    "One plain sentence per comparison, with the numbers behind it."
+    say = lambda r: (f"{r.claim}: {r.higher} > {r.than} in {r.quantity} {r.verdict} "
+                     f"({r.mean_a:.3f} ± {r.std_a:.3f} vs {r.mean_b:.3f} ± {r.std_b:.3f}, {r.n_a} and {r.n_b} pretraining seeds, p = {r.p:.3g})")
+    return [say(r) for r in verdicts.itertuples()]
+
+# %% ../nbs/04b_tables.ipynb #c3a9e0ba
+def claim_quantities(results:pd.DataFrame, # rows of results.csv
+                     runs:dict,            # encoder name ('variant@s' or 'variant') -> its pretraining out_dir
+                     protocol:str='logreg')->pd.DataFrame: # variant, seed, routing_nmi, fine_acc
+    "One row per pretraining run: its routing NMI and its mean fine-class accuracy under `protocol`."
+    acc, rows = results[(results.protocol == protocol) & (results.metric == 'ACC')], []
+    for name, d in runs.items():
+        variant, _, seed = str(name).partition('@')
+        nmi = json.loads((Path(d) / 'summary.json').read_text()).get('routing_nmi')
+        rows.append(dict(variant=variant, seed=int(seed or 0), routing_nmi=np.nan if nmi is None else float(nmi),
+                         fine_acc=acc.loc[acc.encoder == name, 'value'].mean()))   # over datasets and downstream seeds
+    return pd.DataFrame(rows)
 
 # %% ../nbs/04b_tables.ipynb #494877b4
 PAPER_TABLES = {'table2': 'table2_ablation', 'table3': 'table3_modality_specific', 'table5': 'table5_unified'}
