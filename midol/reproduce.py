@@ -16,10 +16,11 @@ from .tables import ABLATION_ROWS, TABLE2_ROWS, aggregate, write_table, verdict_
 from .figures import run_layout, figure_dir, OFFICIAL_EXPERTS, FIGURES, TABLES, save_classifier
 
 # %% auto #0
-__all__ = ['TABLE2_METRICS', 'GRADCAM_FINETUNE', 'ablation_encoders', 'install_ablation_references', 'ablation_table',
-           'pretrain_steps', 'pretrain_state', 'file_hash', 'make_stamp', 'write_stamp', 'step_done', 'nbs_dir',
-           'run_notebook', 'Progress', 'pretrain_job', 'run_pretraining', 'gradcam_recipe', 'finetune_classifier',
-           'gradcam_classifiers', 'cpu_model', 'machine_info', 'machine_line', 'write_readme', 'write_figures_index']
+__all__ = ['TABLE2_METRICS', 'GRADCAM_FINETUNE', 'CLAIMS_HEADING', 'ablation_encoders', 'install_ablation_references',
+           'ablation_table', 'pretrain_steps', 'pretrain_state', 'file_hash', 'make_stamp', 'write_stamp', 'step_done',
+           'nbs_dir', 'run_notebook', 'Progress', 'pretrain_job', 'run_pretraining', 'gradcam_recipe',
+           'finetune_classifier', 'gradcam_classifiers', 'cpu_model', 'machine_info', 'machine_line', 'write_readme',
+           'write_figures_index']
 
 # %% ../nbs/06_reproduce.ipynb #109b4649
 def ablation_encoders(preset:str='cpu', data:str='synthmed', progress:bool=True,
@@ -237,11 +238,13 @@ def _file_rows(fig_dir:Path)->list:
     name = lambda f, e: f'{f}.{{{",".join(e)}}}' if len(e) > 1 else f'{f}.{e[0]}'
     return [f"| `{name(f, e)}` | {_describe(f)[0]} | `{_describe(f)[1]}` |" for f, e in stems.items()]
 
+CLAIMS_HEADING = "## The paper's claims on these runs"   # the README section that figures/README.md repeats
+
 def _verdict_section(fig_dir:Path)->list:
     "The claim verdicts that nbs/04_evaluate.ipynb wrote to <fig_dir>/tables/claim_verdicts.csv, as README lines."
     f = fig_dir / 'tables' / 'claim_verdicts.csv'
     if not f.is_file(): return []
-    return ['', "## The paper's claims on these runs", '', 'From `tables/claim_verdicts.csv` (`midol.tables.claim_verdicts`: '
+    return ['', CLAIMS_HEADING, '', 'From `tables/claim_verdicts.csv` (`midol.tables.claim_verdicts`: '
             'two-sided t-tests over pretraining seeds; "not shown" means no evidence either way at this number of seeds):', '',
             *(f'- {line}' for line in verdict_lines(pd.read_csv(f)))]
 
@@ -270,7 +273,8 @@ def write_figures_index(figures_root)->Path: # the figures/ folder holding one f
              'Each folder holds the figures and tables of one preset (tables in its `tables/`), and a README that lists every',
              'file, what it shows, the notebook and the run that made it, the machine and how long each step took.', '']
     for d in sorted(p for p in root.iterdir() if (p / 'README.md').is_file() and p.name in PRESETS):
-        made = (d / 'README.md').read_text().split('\n\n')[1].strip()
-        lines += [f'## [`{d.name}/`]({d.name}/README.md)', '', made, '']
+        text = (d / 'README.md').read_text(); made = text.split('\n\n')[1].strip()
+        claims = text.split(f'{CLAIMS_HEADING}\n', 1)[1].split('\n## ')[0].strip() if CLAIMS_HEADING in text else ''
+        lines += [f'## [`{d.name}/`]({d.name}/README.md)', '', made, ''] + ([f"### The paper's claims ({d.name})", '', claims, ''] if claims else [])
     (root / 'README.md').write_text('\n'.join(lines))
     return root / 'README.md'
