@@ -545,6 +545,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                               'midol.tables.sig_mark': ('tables.html#sig_mark', 'midol/tables.py'),
                               'midol.tables.ttest': ('tables.html#ttest', 'midol/tables.py'),
                               'midol.tables.ttest_from_stats': ('tables.html#ttest_from_stats', 'midol/tables.py'),
+                              'midol.tables.variant_seed': ('tables.html#variant_seed', 'midol/tables.py'),
                               'midol.tables.verdict_lines': ('tables.html#verdict_lines', 'midol/tables.py'),
                               'midol.tables.wide_table': ('tables.html#wide_table', 'midol/tables.py'),
                               'midol.tables.with_ranks': ('tables.html#with_ranks', 'midol/tables.py'),

@@ -156,11 +156,15 @@ def run_pretraining(steps:list, nb_out, progress:Progress, force:bool=False,
                     jobs:int=1): # runs at once, each with cores // jobs torch threads
     "Every pretraining step, `jobs` at a time; an error is raised once the runs already started have finished."
     if jobs < 1: raise ValueError(f'jobs must be at least 1, got {jobs}')
+    before = os.environ.get('OMP_NUM_THREADS')
     if jobs > 1: os.environ['OMP_NUM_THREADS'] = str(max(1, (os.cpu_count() or 1) // jobs))  # read by each new kernel
     pool = ThreadPoolExecutor(jobs)
     try:
         for name, status, seconds in pool.map(lambda s: pretrain_job(s, nb_out, force), steps): progress(name, status, seconds)
-    finally: pool.shutdown(cancel_futures=True)   # after an error: the runs not yet started never start
+    finally:
+        pool.shutdown(cancel_futures=True)   # after an error: the runs not yet started never start
+        if before is None: os.environ.pop('OMP_NUM_THREADS', None)   # the later steps (evaluation) get every core again
+        else: os.environ['OMP_NUM_THREADS'] = before
 
 # %% ../nbs/06_reproduce.ipynb #ded242f8
 GRADCAM_FINETUNE = {'tiny': dict(epochs=2, batch_size=16, warmup_epochs=0, lr=5e-3),

@@ -16,7 +16,7 @@ from .evaluate import RESULT_COLUMNS, FLOOR_ROWS, CEILING_ROWS
 __all__ = ['ABLATION_ROWS', 'REFERENCE_ROWS', 'TABLE2_ROWS', 'MD', 'TEX', 'CLAIMS', 'PAPER_TABLES', 'PAPER_BLOCKS', 'QUOTED_P',
            'ttest', 'ttest_from_stats', 'sig_mark', 'per_pretraining_seed', 'aggregate', 'with_ranks', 'format_cell',
            'wide_table', 'markdown_text', 'latex_text', 'write_table', 'compare', 'claim_verdicts', 'verdict_lines',
-           'claim_quantities', 'paper_data_dir', 'load_paper_table', 'paper_dataset', 'paper_layout',
+           'variant_seed', 'claim_quantities', 'paper_data_dir', 'load_paper_table', 'paper_dataset', 'paper_layout',
            'write_paper_table', 'audit_marks', 'audit_quoted']
 
 # %% ../nbs/04b_tables.ipynb #d164fd33
@@ -174,8 +174,8 @@ def claim_verdicts(per_seed:pd.DataFrame, # one row per (variant, seed) with the
     rows = []
     for claim, q, a, b in CLAIMS:
         if q not in per_seed or not {a, b} <= set(per_seed.variant): continue
-        v = lambda name: per_seed.loc[per_seed.variant == name, q].dropna()
-        if len(v(a)) and len(v(b)): rows.append(dict(claim=claim, quantity=q, higher=a, than=b, **compare(v(a), v(b), alpha)))
+        va, vb = (per_seed.loc[per_seed.variant == name, q].dropna() for name in (a, b))
+        if len(va) and len(vb): rows.append(dict(claim=claim, quantity=q, higher=a, than=b, **compare(va, vb, alpha)))
     return pd.DataFrame(rows)
 
 # %% ../nbs/04b_tables.ipynb #c3a9e0b6
@@ -186,15 +186,20 @@ def verdict_lines(verdicts:pd.DataFrame)->list: # claim_verdicts output
     return [say(r) for r in verdicts.itertuples()]
 
 # %% ../nbs/04b_tables.ipynb #c3a9e0ba
+def variant_seed(name)->tuple: # an encoder name: 'variant@s', or 'variant' for seed 0
+    "(variant, pretraining seed) of an encoder name, as `per_pretraining_seed` reads it."
+    variant, _, seed = str(name).rpartition('@') if '@' in str(name) else (str(name), '', '0')
+    return variant, int(seed)
+
 def claim_quantities(results:pd.DataFrame, # rows of results.csv
                      runs:dict,            # encoder name ('variant@s' or 'variant') -> its pretraining out_dir
                      protocol:str='logreg')->pd.DataFrame: # variant, seed, routing_nmi, fine_acc
     "One row per pretraining run: its routing NMI and its mean fine-class accuracy under `protocol`."
     acc, rows = results[(results.protocol == protocol) & (results.metric == 'ACC')], []
     for name, d in runs.items():
-        variant, _, seed = str(name).partition('@')
+        variant, seed = variant_seed(name)
         nmi = json.loads((Path(d) / 'summary.json').read_text()).get('routing_nmi')
-        rows.append(dict(variant=variant, seed=int(seed or 0), routing_nmi=np.nan if nmi is None else float(nmi),
+        rows.append(dict(variant=variant, seed=seed, routing_nmi=np.nan if nmi is None else float(nmi),
                          fine_acc=acc.loc[acc.encoder == name, 'value'].mean()))   # over datasets and downstream seeds
     return pd.DataFrame(rows)
 
