@@ -16,11 +16,11 @@ from .tables import ABLATION_ROWS, TABLE2_ROWS, aggregate, write_table, verdict_
 from .figures import run_layout, figure_dir, OFFICIAL_EXPERTS, FIGURES, TABLES, save_classifier
 
 # %% auto #0
-__all__ = ['TABLE2_METRICS', 'GRADCAM_FINETUNE', 'CLAIMS_HEADING', 'ablation_encoders', 'install_ablation_references',
-           'ablation_table', 'pretrain_steps', 'pretrain_state', 'file_hash', 'make_stamp', 'write_stamp', 'step_done',
-           'nbs_dir', 'run_notebook', 'Progress', 'pretrain_job', 'run_pretraining', 'gradcam_recipe',
-           'finetune_classifier', 'gradcam_classifiers', 'cpu_model', 'machine_info', 'machine_line', 'write_readme',
-           'write_figures_index']
+__all__ = ['TABLE2_METRICS', 'GRADCAM_FINETUNE', 'OTHER_FILES', 'CLAIMS_HEADING', 'ablation_encoders',
+           'install_ablation_references', 'ablation_table', 'pretrain_steps', 'pretrain_state', 'file_hash',
+           'make_stamp', 'write_stamp', 'step_done', 'nbs_dir', 'run_notebook', 'Progress', 'pretrain_job',
+           'run_pretraining', 'gradcam_recipe', 'finetune_classifier', 'gradcam_classifiers', 'cpu_model',
+           'machine_info', 'machine_line', 'write_readme', 'write_figures_index']
 
 # %% ../nbs/06_reproduce.ipynb #109b4649
 def ablation_encoders(preset:str='cpu', data:str='synthmed', progress:bool=True,
@@ -228,9 +228,13 @@ def machine_line(info:dict)->str: # a machine_info record
             f"Python {info['python']}, torch {info['torch']}")
 
 # %% ../nbs/06_reproduce.ipynb #8134c337
+OTHER_FILES = {'claim_verdicts': ("the paper's claims as t-tests over pretraining seeds", 'nbs/04_evaluate.ipynb'),
+               'tuning_log': ('the search for the `cpu` preset: every setting tried, with its numbers', 'benchmarks/tune_cpu.py')}
+
 def _describe(rel:str)->tuple: # (what, made by)
     stem, figs = Path(rel).stem, 'nbs/05_figures.ipynb'
     if rel.startswith('tables/table2'): return ("Table 2 on SynthMed-5 (ours)" if 'ablation' in stem else "the paper's Table 2"), 'nbs/04_evaluate.ipynb'
+    if stem in OTHER_FILES: return OTHER_FILES[stem]
     if rel.startswith('tables/'): return TABLES.get(stem, stem), figs
     return FIGURES.get(stem, ''), figs
 
