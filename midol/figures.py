@@ -286,6 +286,7 @@ def plot_losses(hists:dict, # label -> history DataFrame (step, epoch, loss term
 def read_confusions(pred_dir, encoder:str='midol', protocol:str='linear', seed:int=0)->dict: # dataset -> confusion [C, C]
     "Confusion matrices of one encoder, protocol and seed, read from the evaluation's predictions folder."
     files = sorted(Path(pred_dir).glob(f'{encoder}__*__{protocol}__seed{seed}.npz'))
+    if not files and '@' not in encoder: files = sorted(Path(pred_dir).glob(f'{encoder}@0__*__{protocol}__seed{seed}.npz'))  # seeds named 'variant@s'
     if not files: raise FileNotFoundError(f"no predictions {encoder}__*__{protocol}__seed{seed}.npz in {pred_dir}; run the evaluation (nbs/04_evaluate.ipynb) first")
     conf = {f.stem.split('__')[1]: np.load(f)['confusion'] for f in files}
     rank = lambda d: MODALITIES.index(d[9:]) if d.startswith('synthmed-') and d[9:] in MODALITIES else len(MODALITIES)
@@ -426,7 +427,7 @@ FIGURES = {'fig3a_routing': 'Fig. 3(a): routing matrix per modality, moe (no L_r
            'fig5_umap': 'Fig. 5 (UMAP): the same with UMAP',
            'fig5_tsne_classes': 'Fig. 5 (classes): per-modality t-SNE coloured by fine-grained class',
            'fig6_losses': 'Fig. 6: L_route, L_cst and total loss over the epochs (midol)',
-           'fig7_confusion': 'Fig. 7: confusion matrices per downstream dataset (midol, linear probe, seed 0)',
+           'fig7_confusion': 'Fig. 7: confusion matrices per downstream dataset (midol seed 0, trained linear head, else logistic regression; downstream seed 0)',
            'fig8_gradcam': 'Fig. 8: Grad-CAM of fine-tuned midol classifiers, image beside its map, per modality',
            'fidelity_paper_vs_official': 'Paper vs released code: routing, k-NN and loss terms of midol in both fidelity modes',
            'claims': 'Specificity (routing NMI, silhouette) and diversity (fine-class k-NN, effective rank) per variant'}
