@@ -229,7 +229,8 @@ def machine_line(info:dict)->str: # a machine_info record
 
 # %% ../nbs/06_reproduce.ipynb #8134c337
 OTHER_FILES = {'claim_verdicts': ("the paper's claims as t-tests over pretraining seeds", 'nbs/04_evaluate.ipynb'),
-               'tuning_log': ('the search for the `cpu` preset: every setting tried, with its numbers', 'benchmarks/tune_cpu.py')}
+               'tuning_log': ('the search for the `cpu` preset: every setting tried, with its numbers', 'benchmarks/tune_cpu.py'),
+               'dead_expert': ('the dead expert of the old preset: batch shares, Sinkhorn convergence against its iterations, routing before and after the fix', 'nbs/02b_routing.ipynb')}
 
 def _describe(rel:str)->tuple: # (what, made by)
     stem, figs = Path(rel).stem, 'nbs/05_figures.ipynb'
