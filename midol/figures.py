@@ -18,7 +18,7 @@ from .data import MODALITIES, CLASSES, SynthMed5, project_root, preprocess
 from .metrics import routing_matrix, routing_nmi
 from .pretrain import PRESETS, build_model, load_checkpoint, teacher_outputs, run_name
 from .evaluate import load_encoder, extract_features, read_state_dict, Classifier
-from .tables import aggregate, ABLATION_ROWS
+from .tables import aggregate, variant_seed, ABLATION_ROWS
 
 # %% auto #0
 __all__ = ['MODALITY_COLORS', 'VARIANT_COLORS', 'VARIANT_LABELS', 'EXPERT_SWEEP', 'OFFICIAL_EXPERTS', 'PRETRAIN_SEEDS',
@@ -285,8 +285,8 @@ def plot_losses(hists:dict, # label -> history DataFrame (step, epoch, loss term
 # %% ../nbs/05_figures.ipynb #06435816
 def read_confusions(pred_dir, encoder:str='midol', protocol:str='linear', seed:int=0)->dict: # dataset -> confusion [C, C]
     "Confusion matrices of one encoder, protocol and seed, read from the evaluation's predictions folder."
-    files = sorted(Path(pred_dir).glob(f'{encoder}__*__{protocol}__seed{seed}.npz'))
-    if not files and '@' not in encoder: files = sorted(Path(pred_dir).glob(f'{encoder}@0__*__{protocol}__seed{seed}.npz'))  # seeds named 'variant@s'
+    files = sorted(f for f in Path(pred_dir).glob(f'*__*__{protocol}__seed{seed}.npz')  # 'midol' and 'midol@0' name one run
+                   if variant_seed(f.stem.split('__')[0]) == variant_seed(encoder))
     if not files: raise FileNotFoundError(f"no predictions {encoder}__*__{protocol}__seed{seed}.npz in {pred_dir}; run the evaluation (nbs/04_evaluate.ipynb) first")
     conf = {f.stem.split('__')[1]: np.load(f)['confusion'] for f in files}
     rank = lambda d: MODALITIES.index(d[9:]) if d.startswith('synthmed-') and d[9:] in MODALITIES else len(MODALITIES)
