@@ -103,13 +103,16 @@ def run_backbone(run, # a midol pretraining out_dir, or the encoder.safetensors 
     return backbone
 
 # %% ../nbs/04_evaluate.ipynb #91b292ca
-def random_encoder(arch,        # timm name, backbone record {'name', 'kwargs'}, or a pretraining folder to copy
+from .model import ARCHS, backbone_spec
+
+def random_encoder(arch,        # midol arch ('swin_cpu', ...), timm name, backbone record {'name', 'kwargs'}, or a pretraining folder to copy
                    seed:int=0,  # initialisation seed
                    **kwargs,    # override timm arguments
                   )->nn.Module: # in eval mode
     "A randomly initialised encoder of a named architecture or of a pretraining run's (the random-init floor)."
     if isinstance(arch, dict): spec = arch
     elif Path(str(arch)).exists(): spec = run_backbone(arch)
+    elif str(arch) in ARCHS: spec = backbone_spec(str(arch))   # midol's own names, e.g. 'random:swin_cpu'
     else: spec = dict(name=str(arch), kwargs={})
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
