@@ -14,29 +14,37 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 # %% auto #0
-__all__ = ['MODALITIES', 'MODALITY_NAMES', 'CLASSES', 'SPLITS', 'SPLIT_OFFSET', 'MIN_SIZE', 'MAX_SIZE', 'N_UNIFORMS',
-           'SYNTHMED_VERSION', 'RENDERERS', 'MAX_ELEMENTS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'MULTICROP_PRESETS',
-           'render_synthmed', 'make_synthmed', 'project_root', 'default_cache_dir', 'load_synthmed', 'PretrainData',
-           'index_tensor', 'check_pretrain_data', 'SynthMed5', 'preprocess', 'random_resized_crop', 'grayscale',
-           'adjust_brightness', 'adjust_contrast', 'adjust_saturation', 'rgb_to_hsv', 'hsv_to_rgb', 'adjust_hue',
-           'gaussian_blur', 'solarize', 'Augmentation', 'MultiCrop']
+__all__ = ['MODALITIES', 'MODALITY_NAMES', 'SYNTHMED_VERSIONS', 'SYNTHMED_VERSION', 'CLASSES_BY_VERSION', 'CLASSES', 'SPLITS',
+           'SPLIT_OFFSET', 'MIN_SIZE', 'MAX_SIZE', 'N_UNIFORMS', 'RENDERERS_V3', 'MAX_ELEMENTS_V3', 'RENDERERS',
+           'MAX_ELEMENTS', 'RENDERERS_BY_VERSION', 'MAX_ELEMENTS_BY_VERSION', 'IMAGENET_MEAN', 'IMAGENET_STD',
+           'MULTICROP_PRESETS', 'render_synthmed', 'make_synthmed', 'project_root', 'default_cache_dir',
+           'load_synthmed', 'PretrainData', 'index_tensor', 'check_pretrain_data', 'SynthMed5', 'preprocess',
+           'random_resized_crop', 'grayscale', 'adjust_brightness', 'adjust_contrast', 'adjust_saturation',
+           'rgb_to_hsv', 'hsv_to_rgb', 'adjust_hue', 'gaussian_blur', 'solarize', 'Augmentation', 'MultiCrop']
 
 # %% ../nbs/01_data.ipynb #b97e79cc
 MODALITIES = ('xray', 'fundus', 'oct', 'derm', 'path')
 MODALITY_NAMES = {'xray': 'chest X-ray', 'fundus': 'colour fundus', 'oct': 'retinal OCT',
                   'derm': 'dermoscopy', 'path': 'H&E pathology'}
-CLASSES: dict[str, tuple[str, ...]] = {
-    'xray':   ('normal', 'opacity', 'pleural line'),
-    'fundus': ('normal', 'haemorrhages', 'exudates'),
-    'oct':    ('normal', 'fluid', 'drusen'),
-    'derm':   ('regular nevus', 'irregular border', 'variegated'),
-    'path':   ('normal', 'hyperplasia', 'atypia'),
+SYNTHMED_VERSIONS = (2, 3)  # the generator versions that still render (version 1 is gone)
+SYNTHMED_VERSION = 3        # the default for new data and runs; in the cache's file names and each run's `data_version`
+CLASSES_BY_VERSION: dict[int, dict[str, tuple[str, ...]]] = {
+    2: {'xray':   ('normal', 'opacity', 'pleural line'),      # findings that differ in kind, amount and place
+        'fundus': ('normal', 'haemorrhages', 'exudates'),
+        'oct':    ('normal', 'fluid', 'drusen'),
+        'derm':   ('regular nevus', 'irregular border', 'variegated'),
+        'path':   ('normal', 'hyperplasia', 'atypia')},
+    3: {'xray':   ('nodules', 'plate atelectasis', 'cavities'), # the same findings drawn as disc, bar or ring
+        'fundus': ('cotton-wool spots', 'flame lesions', 'circinate rings'),
+        'oct':    ('round cysts', 'schisis clefts', 'hollow cysts'),
+        'derm':   ('globules', 'streaks', 'circles'),
+        'path':   ('round nuclei', 'spindle nuclei', 'vesicular nuclei')},
 }
+CLASSES = CLASSES_BY_VERSION[SYNTHMED_VERSION]  # the class names of the default version
 SPLITS = ('train', 'val', 'test')
 SPLIT_OFFSET = {'train': 0, 'val': 1 << 30, 'test': 2 << 30}  # disjoint image-index ranges per split
 MIN_SIZE, MAX_SIZE = 32, 224
 N_UNIFORMS = 1024  # uniforms drawn per image (enough for every renderer)
-SYNTHMED_VERSION = 2  # in the cache's file names: raise it whenever a renderer changes
 
 # %% ../nbs/01_data.ipynb #316def86
 class _Uniforms:
@@ -257,9 +265,145 @@ def _render_path(U:_Uniforms, y, x0, y0, noise, px):
     a = (on * U(.75, 1., K) * _step(1 - e, np.maximum(.12, px / r)) * (1 - pale)).max(1)
     return _mix(img, _rgb(U(.22, .4), U(.08, .2), U(.38, .58)) * U(.85, 1.15)[..., None], np.clip(a, 0, 1))
 
+# %% ../nbs/01_data.ipynb #e7ea601d
+def _finding_alpha(shape:np.ndarray, # [B] the class of each image: 0 filled disc, 1 bar, 2 ring
+                   du, dv,           # offsets from each finding's centre [B,K,S,S]
+                   ang, r, px):      # angle and radius [B,K,1,1]; px: one pixel in texture units
+    "Alpha [B,K,S,S] of K findings of the same area pi r^2 in three shapes: a disc, a bar (aspect pi), a ring."
+    c, s = np.cos(ang), np.sin(ang)
+    pu, pv = c * du + s * dv, -s * du + c * dv                                  # [B,K,S,S] along / across the finding
+    rho, k = np.sqrt(pu ** 2 + pv ** 2), shape[:, None, None, None]
+    disc = r - rho                                                              # radius r
+    bar = np.minimum(r / 2 - np.abs(pv), np.pi * r / 2 - np.abs(pu))            # width r, length pi r
+    ring = np.minimum(1.25 * r - rho, rho - .75 * r)                            # radii 1.25 r and 0.75 r
+    return _step(np.where(k == 0, disc, np.where(k == 1, bar, ring)), .35 * px)
+
+# %% ../nbs/01_data.ipynb #72f76d93
+def _findings(U:_Uniforms, y, u, v, px, n:tuple, r:tuple, centre, k:int):
+    "Alpha [B,S,S] of 1 + ... findings of image class `y`: count n, radius r and place `centre(U, k)` drawn alike for all classes."
+    on = _count(U, np.zeros(len(y), np.int64), [n], k)                         # [B,k,1,1] the same count law for every class
+    cx, cy = centre(U, k)                                                       # [B,k,1,1] each
+    a = _finding_alpha(y, u[:, None] - cx, v[:, None] - cy, U(0, np.pi, k), U(*r, k), px)
+    return (on * a).max(1)
+
+def _in_disc(R):
+    "A `centre` drawer: k points uniform in the disc of radius R."
+    def centre(U, k):
+        rho, th = R * np.sqrt(U(0, 1, k)), U(0, 2 * np.pi, k)
+        return rho * np.cos(th), rho * np.sin(th)
+    return centre
+
+# %% ../nbs/01_data.ipynb #e68d1282
+def _render_xray_v3(U:_Uniforms, y, x0, y0, noise, px):
+    "Chest X-ray, version 3: v2's thorax; findings (nodule, plate atelectasis, cavity) differ only in shape."
+    u, v = _pose(x0, y0, U(-.12, .12), U(.9, 1.1), U(-.08, .08), U(-.08, .08))
+    body = _step(1 - np.sqrt((u / U(.85, 1.)) ** 2 + (v / 1.4) ** 2), .04 + px)
+    I = .04 + U(.38, .5) * body
+    lungs = []
+    for side in (-1, 1):
+        cx, cy, ax, ay = side * U(.33, .42), U(-.12, 0.), U(.24, .31), U(.5, .62)
+        lungs.append(_step(1 - np.sqrt(((u - cx) / ax) ** 2 + ((v - cy) / ay) ** 2), .08))
+    lung = np.maximum(*lungs)
+    marks = sum(np.cos(U(8, 16) * (np.cos(a) * u + np.sin(a) * v) + U(0, 6.3)) for a in [U(0, 3.14) for _ in range(3)])
+    I = I - U(.25, .32) * lung + .015 * marks * lung
+    I = I + U(.18, .28) * _step(1 - np.sqrt(((u - U(.04, .12)) / U(.2, .27)) ** 2 + ((v - U(.15, .25)) / U(.2, .27)) ** 2), .06)
+    I = I + .12 * _step(.06 - np.abs(u), px) * body
+    rib = .5 + .5 * np.cos(2 * np.pi * ((v + U(.3, .5) * u ** 2) / U(.15, .2) + U(0, 1)))
+    I = I + U(.08, .13) * _step(rib - .65, .08) * _step(np.abs(u) - .09, px) * _step(.72 - v, .05) * body
+    def centre(U, k):                                                           # either lung field
+        return np.where(U(0, 1, k) < .5, -1., 1.) * U(.2, .52, k), U(-.45, .3, k)
+    return _gray(I + U(.28, .4) * _findings(U, y, u, v, px, (1, 3), (.26, .34), centre, 3))
+
+# %% ../nbs/01_data.ipynb #07ae5bed
+def _render_fundus_v3(U:_Uniforms, y, x0, y0, noise, px):
+    "Colour fundus, version 3: v2's disc, vessels and optic disc; pale lesions (spots, flames, circinate rings) differ only in shape."
+    u, v = _pose(x0, y0, U(-.4, .4), U(.92, 1.08), U(-.06, .06), U(-.06, .06))
+    r = np.sqrt(u ** 2 + v ** 2)
+    disc = _step(U(.86, .96) - r, px)
+    img = _rgb(U(.7, .95), U(.25, .45), U(.05, .14)) * (1 - U(.2, .45) * r ** 2)[..., None]
+    side = np.where(U() < .5, -1., 1.).astype(np.float32)
+    odx, ody, odr = side * U(.4, .52), U(-.1, .1), U(.1, .14)
+    img = img * (1 - U(.2, .35) * np.exp(-((u + .05 * side) ** 2 + v ** 2) / (2 * .13 ** 2)))[..., None]
+    dx, dy = u - odx, v - ody
+    rho, phi = np.sqrt(dx ** 2 + dy ** 2), np.arctan2(dy, dx)
+    toward = np.arctan2(-ody, -odx)[:, None]
+    sgn = np.array([1, -1, 1, -1, 1, -1, 1, -1], np.float32)[None, :, None, None]
+    phi0 = toward + sgn * np.concatenate([U(.5, 1.2, 4), U(1.4, 2.8, 4)], 1)
+    phik = phi0 - sgn * U(.3, .9, 8) * rho[:, None] + U(.02, .08, 8) * np.sin(U(8, 20, 8) * rho[:, None] + U(0, 6.3, 8))
+    w = np.maximum(U(.012, .028, 8) * (1 - .45 * rho[:, None]), .6 * px)
+    ves = np.exp(-(rho[:, None] * _wrap(phi[:, None] - phik) / w) ** 2) * _step(rho[:, None] - .6 * odr[:, None], px) * _step(U(.9, 1.6, 8) - rho[:, None], .1)
+    img = _mix(img, img * _rgb(U(.45, .6), U(.1, .2), U(.1, .2)), .85 * ves.max(1))
+    img = _mix(img, _rgb(U(.95, 1.), U(.8, .92), U(.45, .65)), .92 * _step(odr - rho, 1.5 * px))
+    a = _findings(U, y, u, v, px, (2, 3), (.2, .26), _in_disc(.55), 3)
+    return _mix(img, _rgb(U(.95, 1.), U(.88, .98), U(.55, .8)), .95 * a) * disc[..., None]
+
+# %% ../nbs/01_data.ipynb #509ea9b9
+def _render_oct_v3(U:_Uniforms, y, x0, y0, noise, px):
+    "Retinal OCT, version 3: a thicker v2 retina; dark fluid spaces (cysts, clefts, hollow cysts) differ only in shape."
+    u, v = _pose(x0, y0, U(-.1, .1), U(.88, 1.12), U(-.08, .08), U(-.1, .1))
+    v0, a, pit, pw, T = U(-.5, -.36), U(-.1, .15), U(.06, .12), U(.1, .17), U(.72, .85)
+    top = v0 + a * u ** 2 + pit * np.exp(-u ** 2 / (2 * pw ** 2))
+    rpe = v0 + a * u ** 2 + T
+    z = (v - top) / (rpe - top)
+    inside = _step(v - top, px) * _step(rpe - v, px)
+    I = .05 + inside * (.32 + .35 * np.exp(-(z / .12) ** 2) + .1 * np.cos(2 * np.pi * 2.5 * z))
+    I = I + U(.45, .6) * np.exp(-((v - rpe) / np.maximum(.03, px)) ** 2)
+    I = I + _step(v - rpe, px) * (.3 * np.exp(-np.maximum(v - rpe, 0) / .3))
+    def centre(U_, k):                                                         # inside the retina, away from its edges
+        fc = U_(-.6, .6, k)
+        return fc, v0[:, None] + a[:, None] * fc ** 2 + U_(.38, .62, k) * T[:, None]
+    I = I * (1 - .85 * _findings(U, y, u, v, px, (1, 3), (.2, .25), centre, 3))
+    I = I * np.exp(U(.25, .45) * noise[:, 0] - .1)
+    return _gray(I)
+
+# %% ../nbs/01_data.ipynb #7eefdf7e
+def _render_derm_v3(U:_Uniforms, y, x0, y0, noise, px):
+    "Dermoscopy, version 3: a larger regular lesion on v2's skin; dark structures (globules, streaks, circles) differ only in shape."
+    u, v = _pose(x0, y0, U(-3.14, 3.14), U(.9, 1.1), U(-.08, .08), U(-.08, .08))
+    skin = _rgb(U(.75, .95), U(.52, .7), U(.42, .6))
+    tex = sum(np.cos(U(3, 8) * (np.cos(t) * u + np.sin(t) * v) + U(0, 6.3)) for t in [U(0, 3.14) for _ in range(2)])
+    img = skin * (1 + .04 * tex)[..., None]
+    cx, cy, R0 = U(-.08, .08), U(-.08, .08), U(.68, .8)
+    rho, th = np.sqrt((u - cx) ** 2 + (v - cy) ** 2), np.arctan2(v - cy, u - cx)
+    kk = np.arange(2, 6, dtype=np.float32)[None, :, None, None]
+    R = R0 * (1 + (U(0, .05, 4) * np.cos(kk * th[:, None] + U(0, 6.3, 4))).sum(1))
+    lesion = _rgb(U(.5, .68), U(.3, .42), U(.2, .28)) * (.8 + .2 * np.clip(rho / R, 0, 1))[..., None]
+    img = _mix(img, lesion, _step(R - rho, U(.03, .06) + px))
+    dark = np.where(U() < .5, 1., 0.)[..., None]                               # [B,1,1,1] brown-black or blue-grey, any class
+    col = dark * _rgb(U(.12, .2), U(.07, .12), U(.05, .09)) + (1 - dark) * _rgb(U(.3, .4), U(.35, .45), U(.48, .58))
+    a = _findings(U, y, u - cx, v - cy, px, (1, 3), (.2, .25), _in_disc(.4), 3)
+    img = _mix(img, col, .9 * a)
+    on = _count(U, np.zeros(len(y), np.int64), [(0, 3)], 3)
+    ha, hc = U(0, 3.14, 3), U(-.9, .9, 3)
+    hd = np.abs(np.cos(ha) * u[:, None] + np.sin(ha) * v[:, None] - hc + .05 * np.sin(U(3, 8, 3) * u[:, None]))
+    img = _mix(img, _rgb(U(.1, .2), U(.07, .12), U(.05, .1)), (on * _step(np.maximum(.008, .4 * px) - hd, .5 * px)).max(1))
+    return img * _step(U(1.1, 1.5) - np.sqrt(x0 ** 2 + y0 ** 2), .05)[..., None]
+
+# %% ../nbs/01_data.ipynb #09209910
+def _render_path_v3(U:_Uniforms, y, x0, y0, noise, px):
+    "H&E pathology, version 3: v2's stroma; purple nuclei (round, spindle, vesicular) differ only in shape."
+    u, v = _pose(x0, y0, U(-3.14, 3.14), U(.9, 1.1), U(-.2, .2), U(-.2, .2))
+    t = U(0, 3.14)
+    fib = .5 + .5 * np.cos(U(10, 18) * (np.cos(t) * u + np.sin(t) * v) + 1.5 * np.sin(U(2, 5) * (-np.sin(t) * u + np.cos(t) * v)))
+    img = _rgb(U(.85, .97), U(.55, .72), U(.72, .88)) * (1 - U(.05, .15) * fib)[..., None]
+    holes = sum(np.cos(U(3, 6) * (np.cos(a) * u + np.sin(a) * v) + U(0, 6.3)) for a in [U(0, 3.14) for _ in range(2)])
+    img = _mix(img, _rgb(U(.92, .98), U(.88, .95), U(.92, .98)), _step(holes - U(1.3, 1.7), .08))
+    def centre(U_, k): return U_(-.75, .75, k), U_(-.75, .75, k)
+    a = _findings(U, y, u, v, px, (3, 6), (.16, .21), centre, 6)
+    return _mix(img, _rgb(U(.22, .4), U(.08, .2), U(.38, .58)) * U(.85, 1.15)[..., None], U(.8, .95) * a)
+
+RENDERERS_V3 = {'xray': _render_xray_v3, 'fundus': _render_fundus_v3, 'oct': _render_oct_v3, 'derm': _render_derm_v3, 'path': _render_path_v3}
+MAX_ELEMENTS_V3 = {'xray': 8, 'fundus': 8, 'oct': 8, 'derm': 8, 'path': 12}
+
+# %% ../nbs/01_data.ipynb #61aaf72d
+RENDERERS_V3 = {'xray': _render_xray_v3, 'fundus': _render_fundus_v3, 'oct': _render_oct_v3, 'derm': _render_derm_v3, 'path': _render_path_v3}
+MAX_ELEMENTS_V3 = {'xray': 8, 'fundus': 8, 'oct': 8, 'derm': 8, 'path': 12}   # largest [B,K,S,S] stack per renderer
+
 # %% ../nbs/01_data.ipynb #48d73291
 RENDERERS = {'xray': _render_xray, 'fundus': _render_fundus, 'oct': _render_oct, 'derm': _render_derm, 'path': _render_path}
 MAX_ELEMENTS = {'xray': 2, 'fundus': 12, 'oct': 5, 'derm': 8, 'path': 48}   # largest [B,K,S,S] stack per renderer
+RENDERERS_BY_VERSION = {2: RENDERERS, 3: RENDERERS_V3}
+MAX_ELEMENTS_BY_VERSION = {2: MAX_ELEMENTS, 3: MAX_ELEMENTS_V3}
 
 # %% ../nbs/01_data.ipynb #120d9fae
 def _check_size(size):
@@ -267,14 +411,21 @@ def _check_size(size):
     if not isinstance(size, (int, np.integer)) or not MIN_SIZE <= size <= MAX_SIZE:
         raise ValueError(f'size must be an integer in [{MIN_SIZE}, {MAX_SIZE}] pixels, got {size!r}')
 
+# %% ../nbs/01_data.ipynb #95c062d9
+def _check_version(version)->int:
+    "`version` as an int, or a ValueError naming the versions that still render."
+    if not isinstance(version, (int, np.integer)) or int(version) not in SYNTHMED_VERSIONS:
+        raise ValueError(f'SynthMed-5 version must be one of {SYNTHMED_VERSIONS}, got {version!r}')
+    return int(version)
+
 # %% ../nbs/01_data.ipynb #e4769ffd
-def _render_chunk(m:int, index:np.ndarray, size:int, seed:int)->np.ndarray:
-    "Render images `index` of modality `m` at `size` px: uint8 [B,S,S,3]."
+def _render_chunk(m:int, index:np.ndarray, size:int, seed:int, version:int=SYNTHMED_VERSION)->np.ndarray:
+    "Render images `index` of modality `m` at `size` px with generator `version`: uint8 [B,S,S,3]."
     name = MODALITIES[m]
     u, noise = _draws(seed, m, index, size)
-    U, y = _Uniforms(u), (index % len(CLASSES[name])).astype(np.int64)
+    U, y = _Uniforms(u), (index % len(CLASSES_BY_VERSION[version][name])).astype(np.int64)
     x0, y0 = _grid(size)
-    img = RENDERERS[name](U, y, x0, y0, noise, np.float32(2 / size))       # [B,S,S,3]
+    img = RENDERERS_BY_VERSION[version][name](U, y, x0, y0, noise, np.float32(2 / size))       # [B,S,S,3]
     ga = U(0, 6.3)
     img = img * (1 + U(0, .25) * (np.cos(ga) * x0 + np.sin(ga) * y0))[..., None]
     img = (img - .5) * U(.75, 1.25)[..., None] + .5 + U(-.07, .07)[..., None]
@@ -287,18 +438,19 @@ def render_synthmed(modality:str|int, # a name in MODALITIES or its index
                     size:int=32,      # image side in pixels, 32..224
                     seed:int=0,       # dataset seed
                     chunk:int|None=None, # images per vectorised chunk (None: from a memory budget)
+                    version:int=SYNTHMED_VERSION, # generator version: 3 (default) or 2
                    ):
     "Images (uint8 [n,S,S,3]) and labels (int64 [n]) of images `index` of one SynthMed-5 modality."
     m = MODALITIES.index(modality) if isinstance(modality, str) and modality in MODALITIES else modality
     if not isinstance(m, (int, np.integer)) or not 0 <= m < len(MODALITIES):
         raise ValueError(f'modality must be one of {MODALITIES} or an index 0..4, got {modality!r}')
-    _check_size(size)
+    _check_size(size); version = _check_version(version)
     index = np.asarray(index, dtype=np.int64).reshape(-1)
     if (index < 0).any(): raise ValueError('image indices must be >= 0')
-    chunk = chunk or max(1, int(6e6 // (MAX_ELEMENTS[MODALITIES[m]] * size * size)))
+    chunk = chunk or max(1, int(6e6 // (MAX_ELEMENTS_BY_VERSION[version][MODALITIES[m]] * size * size)))
     out = np.zeros((len(index), size, size, 3), np.uint8)
-    for s in range(0, len(index), chunk): out[s:s + chunk] = _render_chunk(m, index[s:s + chunk], size, seed)
-    return out, index % len(CLASSES[MODALITIES[m]])
+    for s in range(0, len(index), chunk): out[s:s + chunk] = _render_chunk(m, index[s:s + chunk], size, seed, version)
+    return out, index % len(CLASSES_BY_VERSION[version][MODALITIES[m]])
 
 # %% ../nbs/01_data.ipynb #10ec2727
 def _counts(n, what:str)->tuple[int, ...]:
@@ -315,16 +467,17 @@ def make_synthmed(n_train=2000, # images per modality in train (int or 5-sequenc
                   n_test=500,   # images per modality in test
                   size:int=32,  # image side in pixels, 32..224
                   seed:int=0,   # dataset seed
+                  version:int=SYNTHMED_VERSION, # generator version: 3 (default) or 2
                  )->dict:
     "SynthMed-5 in the MedMNIST npz layout: `{split}_images` uint8 [N,S,S,3], `{split}_labels`, `{split}_modality` int64 [N]."
-    _check_size(size)
+    _check_size(size); version = _check_version(version)
     if not isinstance(seed, (int, np.integer)) or seed < 0: raise ValueError(f'seed must be an int >= 0, got {seed!r}')
     out = {}
     for s, (split, n) in enumerate(zip(SPLITS, (n_train, n_val, n_test))):
         counts = _counts(n, f'n_{split}')
         ims, labs, mods = [np.zeros((0, size, size, 3), np.uint8)], [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
         for m, c in enumerate(counts):
-            im, lab = render_synthmed(m, SPLIT_OFFSET[split] + np.arange(c), size, seed)
+            im, lab = render_synthmed(m, SPLIT_OFFSET[split] + np.arange(c), size, seed, version=version)
             ims.append(im); labs.append(lab); mods.append(np.full(c, m, np.int64))
         perm = np.random.default_rng([seed, len(MODALITIES), s]).permutation(sum(counts))
         out[f'{split}_images'] = np.concatenate(ims)[perm]
@@ -363,19 +516,20 @@ def load_synthmed(size:int=32,      # image side in pixels, 32..224
                   n_test=500,       # images per modality in test
                   seed:int=0,       # dataset seed
                   root:str|Path|None=None, # cache folder (None: `default_cache_dir()`)
+                  version:int=SYNTHMED_VERSION, # generator version: 3 (default) or 2
                  )->dict:
     "`make_synthmed(...)`, cached on disk as an npz (atomic write; regenerated if missing or corrupt)."
-    _check_size(size)
+    _check_size(size); version = _check_version(version)
     counts = {s: _counts(n, f'n_{s}') for s, n in zip(SPLITS, (n_train, n_val, n_test))}
     root = Path(root) if root is not None else default_cache_dir()
     tag = '_'.join(f'{s}{"-".join(map(str, c))}' for s, c in counts.items())
-    path = root / f'synthmed5_v{SYNTHMED_VERSION}_s{size}_seed{seed}_{tag}.npz'
+    path = root / f'synthmed5_v{version}_s{size}_seed{seed}_{tag}.npz'
     if path.is_file():
         try:
             with np.load(path, allow_pickle=False) as z: d = {k: z[k] for k in z.files}
             if _valid(d, counts, size): return d
         except Exception: pass                      # unreadable or truncated: regenerate below
-    d = make_synthmed(n_train, n_val, n_test, size, seed)
+    d = make_synthmed(n_train, n_val, n_test, size, seed, version)
     root.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=root, prefix=path.stem, suffix='.tmp')
     try:
@@ -435,11 +589,13 @@ class SynthMed5(Dataset):
                  n_per_modality=2000,     # images per modality (int or 5-sequence)
                  seed:int=0,              # dataset seed
                  root:str|Path|None=None, # cache folder (None: `default_cache_dir()`)
+                 version:int=SYNTHMED_VERSION, # generator version: 3 (default) or 2 (runs made before version 3)
                 ):
         if split not in SPLITS: raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
         n = {s: (n_per_modality if s == split else 0) for s in SPLITS}
-        d = load_synthmed(size, n['train'], n['val'], n['test'], seed, root)
-        self.split, self.size, self.seed = split, size, seed
+        d = load_synthmed(size, n['train'], n['val'], n['test'], seed, root, version)
+        self.split, self.size, self.seed, self.version = split, size, seed, _check_version(version)
+        self.classes = CLASSES_BY_VERSION[self.version]                                     # this version's class names
         self.images = torch.from_numpy(d[f'{split}_images']).permute(0, 3, 1, 2).contiguous()  # [N,3,S,S] uint8
         self.modality = torch.from_numpy(d[f'{split}_modality'])                               # [N] int64
         self.labels = torch.from_numpy(d[f'{split}_labels'])                                   # [N] int64
@@ -449,7 +605,7 @@ class SynthMed5(Dataset):
     def batch(self, idx)->torch.Tensor:
         "The images `idx` as uint8 [len(idx), 3, S, S]."
         return self.images[index_tensor(idx)]
-    def __repr__(self): return f'SynthMed5(split={self.split!r}, size={self.size}, n={len(self)}, seed={self.seed})'
+    def __repr__(self): return f'SynthMed5(split={self.split!r}, size={self.size}, n={len(self)}, seed={self.seed}, version={self.version})'
 
 # %% ../nbs/01_data.ipynb #69d06ca5
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # normalisation of every network input

@@ -1,0 +1,167 @@
+"""The design gate of SynthMed-5 version 3 (issue 23, item 1): is every fine class learnable by the `cpu` backbone, and
+invisible to the trivial floors?
+
+Rows, all read out the same way (the library's logistic-regression probe on frozen features, C chosen on val,
+downstream seed 0), per modality and as a mean over the five modalities:
+
+- supervised:  `swin_cpu` trained from scratch with the labels (`midol.evaluate.SupervisedEncoder`, SYNTHMED_RECIPE);
+               the ceiling. Target: mean >= 75 %, no modality under 60 %.
+- pixels:      the normalised image average-pooled over 2 x 2 blocks (`PixelEncoder`).           Target: <= 50 %.
+- histogram:   a 16-bin histogram of each colour channel (48 features).                           Target: <= 50 %.
+- random init: `swin_cpu` untrained (`RandomEncoder`).                                            Target: <= 50 %.
+- random conv: reference row, no target: an untrained 2-layer conv (64 channels, 5x5 then 3x3, ReLU), global
+               average + max pooling (128 features): what untrained local filters read.
+
+Then a modality check: logistic regression on the random-conv features tells the five modalities apart (target > 99 %).
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/synthmed_v3_gate.py NAME [--version 3] [--design FILE]
+        [--rows supervised,pixels,histogram,random init,random conv] [--modalities xray,oct] [--no-log]
+
+--design FILE: a Python file run inside `midol.data` before the data is rendered; it may redefine renderers of
+               version 3 (`RENDERERS_V3[name] = ...`). This is how the designs of the search were tried before the
+               chosen one went into nbs/01_data.ipynb; the files are kept in benchmarks/synthmed_v3_designs/.
+Writes /tmp/gate/NAME/gate.json and appends a row to the "Third search" table of figures/cpu/tables/tuning_log.md.
+"""
+import argparse, json, os, time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+import midol.data as md
+from midol.data import MODALITIES, IMAGENET_MEAN, IMAGENET_STD
+from midol.evaluate import (PixelEncoder, RandomEncoder, SupervisedEncoder, SYNTHMED_RECIPE, DOWNSTREAM_SIZES,
+                            extract_features, run_protocols, updated)
+from midol.model import backbone_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+LOG = ROOT / 'figures' / 'cpu' / 'tables' / 'tuning_log.md'
+WORK = Path(os.environ.get('GATE_DIR', '/tmp/gate'))
+ROWS = ('supervised', 'pixels', 'histogram', 'random init', 'random conv')
+END = '<!-- end of rows: benchmarks/synthmed_v3_gate.py inserts new rows above this line -->'
+SHORT = {'xray': 'X', 'fundus': 'F', 'oct': 'O', 'derm': 'D', 'path': 'P'}
+
+
+class HistogramEncoder(nn.Module):
+    "A `bins`-bin histogram of each colour channel of the un-normalised image in [0, 1]: [B, 3·bins]."
+    def __init__(self, bins:int=16):
+        super().__init__()
+        self.num_features = 3 * bins
+        self.register_buffer('bins', torch.tensor(bins))
+        self.register_buffer('mean', torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer('std', torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+    def forward(self, x): # [B, 3, H, W] normalised
+        k = int(self.bins)
+        v = (x * self.std + self.mean).clamp(0, 1)                                        # [B, 3, H, W] in [0, 1]
+        idx = (v * k).long().clamp(max=k - 1).flatten(2)                                  # [B, 3, H·W] bin of each pixel
+        return nn.functional.one_hot(idx, k).float().mean(2).flatten(1)                  # [B, 3·k] fractions
+
+
+class RandomConv(nn.Module):
+    "Untrained conv 5x5 (3 -> 64), ReLU, conv 3x3 (64 -> 64), ReLU; global average and max pooling: [B, 128]."
+    def __init__(self, width:int=64):
+        super().__init__()
+        self.num_features = 2 * width
+        self.net = nn.Sequential(nn.Conv2d(3, width, 5, padding=2), nn.ReLU(), nn.Conv2d(width, width, 3, padding=1), nn.ReLU())
+    def forward(self, x): # [B, 3, H, W] normalised
+        h = self.net(x)                                                                   # [B, 64, H, W]
+        return torch.cat([h.mean((2, 3)), h.amax((2, 3))], 1)                             # [B, 128]
+
+
+class RandomConvEncoder:
+    "The random-conv reference row: for each task and seed, a `RandomConv` initialised by that seed."
+    def for_task(self, data:dict, seed:int)->nn.Module:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return RandomConv().eval()
+
+
+def synthmed_tasks(version:int, size:int=32, n_train:int=1000, n_val:int=200, n_test:int=500, seed:int=100,
+                   modalities=MODALITIES)->dict:
+    "SynthMed-5 of one generator version as downstream tasks, one per modality (as `midol.evaluate.synthmed_tasks`)."
+    tasks = {}
+    for m, name in enumerate(MODALITIES):
+        if name not in modalities: continue
+        splits = {s: md.render_synthmed(m, md.SPLIT_OFFSET[s] + np.arange(n), size, seed, version=version)
+                  for s, n in zip(('train', 'val', 'test'), (n_train, n_val, n_test))}
+        tasks[f'synthmed-{name}'] = {s: (torch.from_numpy(im).permute(0, 3, 1, 2).contiguous(), lab)
+                                     for s, (im, lab) in splits.items()}
+        tasks[f'synthmed-{name}'].update(task='multiclass', num_classes=3)
+    return tasks
+
+
+def encoders(rows, size:int)->dict:
+    "The row encoders for `run_protocols`."
+    arch = backbone_spec('swin_cpu', size)
+    make = {'supervised': lambda: SupervisedEncoder(arch, updated(SYNTHMED_RECIPE, image_size=size), torch.device('cpu')),
+            'pixels': lambda: PixelEncoder(size), 'histogram': lambda: HistogramEncoder(16),
+            'random init': lambda: RandomEncoder(arch), 'random conv': lambda: RandomConvEncoder()}
+    return {r: make[r]() for r in rows}
+
+
+def modality_accuracy(tasks:dict)->float:
+    "Accuracy (%) of logistic regression on random-conv features telling the modalities apart (train -> test)."
+    enc = RandomConvEncoder().for_task({}, 0)
+    f = {s: [extract_features(enc, t[s][0], device=torch.device('cpu')) for t in tasks.values()] for s in ('train', 'test')}
+    X = {s: np.concatenate(v) for s, v in f.items()}
+    y = {s: np.concatenate([np.full(len(a), i) for i, a in enumerate(v)]) for s, v in f.items()}
+    sc = StandardScaler().fit(X['train'])
+    clf = LogisticRegression(C=1.0, max_iter=2000).fit(sc.transform(X['train']), y['train'])
+    return 100 * float((clf.predict(sc.transform(X['test'])) == y['test']).mean())
+
+
+def load_average()->float: return float(open('/proc/loadavg').read().split()[0])
+
+
+def log_row(name:str, args, acc:dict, mod_acc, wall:float, load:tuple)->str:
+    "One markdown row: the design, each row's mean (and the supervised row per modality), the modality check, cost."
+    mean = lambda r: np.mean(list(acc[r].values())) if r in acc else float('nan')
+    sup = ' '.join(f"{SHORT[m]}{acc['supervised'][f'synthmed-{m}']:.0f}" for m in MODALITIES
+                   if 'supervised' in acc and f'synthmed-{m}' in acc['supervised'])
+    design = f"v{args.version}" + (f" + {Path(args.design).name}" if args.design else '')
+    cells = [name, design, *(f"{mean(r):.1f}" if r in acc else '—' for r in ROWS), sup or '—',
+             f"{mod_acc:.1f}" if mod_acc is not None else '—', f"{wall:.0f}", f"{load[0]:.1f}→{load[1]:.1f}"]
+    return '| ' + ' | '.join(cells) + ' |'
+
+
+def append_row(row:str):
+    "Insert `row` above the END marker of the log."
+    text = LOG.read_text()
+    if END not in text: raise SystemExit(f"{LOG} lacks the marker line {END!r}")
+    LOG.write_text(text.replace(END, row + '\n' + END))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('name'); p.add_argument('--version', type=int, default=md.SYNTHMED_VERSION)
+    p.add_argument('--design', default='', help='a Python file run inside midol.data first (see above)')
+    p.add_argument('--rows', default=','.join(ROWS)); p.add_argument('--modalities', default=','.join(MODALITIES))
+    p.add_argument('--size', type=int, default=32); p.add_argument('--seed', type=int, default=100)
+    p.add_argument('--threads', type=int, default=1); p.add_argument('--no-log', action='store_true')
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.design: exec(compile(Path(args.design).read_text(), args.design, 'exec'), vars(md))
+    rows, mods = [r.strip() for r in args.rows.split(',')], args.modalities.split(',')
+    load0, t0 = load_average(), time.time()
+    tasks = synthmed_tasks(args.version, args.size, *DOWNSTREAM_SIZES['cpu'], seed=args.seed, modalities=mods)
+    out = WORK / args.name
+    df = run_protocols(encoders(rows, args.size), tasks, ['logreg'], seeds=(0,), out_dir=out, device=torch.device('cpu'), verbose=True)
+    df = df[df.metric == 'ACC']
+    acc = {r: {d: float(v) for d, v in zip(df[df.encoder == r].dataset, df[df.encoder == r].value)} for r in rows}
+    mod_acc = modality_accuracy(tasks) if len(tasks) == len(MODALITIES) else None
+    wall, load1 = time.time() - t0, load_average()
+    (out / 'gate.json').write_text(json.dumps(dict(args=vars(args), accuracies=acc, modality_accuracy=mod_acc,
+                                                   wall=wall, load=[load0, load1]), indent=1))
+    for r in rows:
+        print(f"{r:12s} mean {np.mean(list(acc[r].values())):5.1f}  " + ' '.join(f"{d.split('-')[1]} {v:.1f}" for d, v in acc[r].items()))
+    if mod_acc is not None: print(f"modality check (random conv + logistic regression): {mod_acc:.1f} %")
+    row = log_row(args.name, args, acc, mod_acc, wall, (load0, load1))
+    print(row)
+    if not args.no_log: append_row(row)
+
+
+if __name__ == '__main__':
+    main()
