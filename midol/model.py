@@ -10,7 +10,8 @@ import timm
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .routing import MoEProjector, MoEOutput, sinkhorn_knopp, sinkhorn_converged, sinkhorn_released, expert_share, l_route, l_cst
+from .routing import (MoEProjector, MoEOutput, sinkhorn_knopp, sinkhorn_converged, sinkhorn_released, expert_share,
+                           every_expert, l_route, l_cst, l_cst_views)
 from .dino import DINOHead, DINOLoss, prototype_layer
 
 # %% auto #0
@@ -75,7 +76,9 @@ class ModelConfig:
     num_experts: int = 5
     top_k: int = 1
     gate_noise: float = 0.0
+    gate_init_std: float = 0.0        # > 0: router weights ~ trunc_normal(std) (released code: 0.02); 0: nn.Linear's init
     dispatch: str = 'teacher'         # 'teacher': the teacher's Sinkhorn choice for both | 'self': each its own router
+    teacher_self_route: str = 'gate'  # dispatch='self': the teacher's views by 'a_t' (top-1 of its Sinkhorn a_T) or its 'gate'
     teacher_train: bool = False       # teacher in training mode with the student (drop path, gate noise): released code
     expert_hidden: int | None = None  # None: 2 × feature dim
     proj_dim: int = 256               # output of l for L_cst
@@ -120,7 +123,8 @@ def model_config(fidelity:str='paper', # 'paper' | 'official'
     balanced = paper and variant in ('moe_route', 'midol')  # rows (3)-(4): the teacher's Sinkhorn choice dispatches
     cfg = ModelConfig(fidelity=fidelity, variant=variant, arch=arch, img_size=img_size, losses=losses, num_experts=n,
                       top_k=1 if paper else min(4, n), gate_noise=0.0 if paper else 1.0,
-                      dispatch='teacher' if balanced else 'self', teacher_train=not paper,
+                      dispatch='teacher' if balanced else 'self', teacher_self_route='a_t' if paper else 'gate',
+                      teacher_train=not paper, gate_init_std=0.0 if paper else 0.02,
                       sinkhorn_form='paper' if paper else 'released', sinkhorn_iters=100 if paper else 3,
                       sinkhorn_tol=0.01 if paper else 0.0)  # paper: iterate to a balanced plan
     cfg = replace(cfg, **overrides)
@@ -138,18 +142,21 @@ def check_config(cfg:ModelConfig): # settings to validate before building a mode
         raise ValueError(f"sinkhorn_form must be 'paper' or 'released', got {cfg.sinkhorn_form!r}")
     if cfg.dispatch == 'teacher' and cfg.top_k != 1:
         raise ValueError("dispatch='teacher' forces one expert per image: set top_k=1")
-    if 'l_cst' in cfg.losses and cfg.dispatch != 'teacher':
-        raise ValueError("l_cst needs the images' experts B_i: set dispatch='teacher'")
+    if cfg.teacher_self_route not in ('a_t', 'gate'):
+        raise ValueError(f"teacher_self_route must be 'a_t' or 'gate', got {cfg.teacher_self_route!r}")
+    if cfg.dispatch == 'self' and cfg.top_k != 1 and ('l_cst' in cfg.losses or cfg.teacher_self_route == 'a_t'):
+        raise ValueError("dispatch='self' with l_cst or teacher_self_route='a_t' needs one expert per view: set top_k=1")
 
 # %% ../nbs/02d_model.ipynb #2b607e6a
 class MoEHead(nn.Module):
-    "MoE projector, followed (for L_dino) by L2 normalisation and the prototype layer `last_layer`."
+    "MoE projector (router initialised as released when `cfg.gate_init_std`), then for L_dino L2 norm and `last_layer`."
     def __init__(self, d:int,           # backbone feature dimension
                  cfg:ModelConfig):
         super().__init__()
         cst = 'l_cst' in cfg.losses
         self.moe = MoEProjector(d, cfg.num_experts, cfg.expert_hidden, proj_dim=cfg.proj_dim if cst else None,
                                 top_k=cfg.top_k, gate_noise=cfg.gate_noise)
+        if cfg.gate_init_std > 0: nn.init.trunc_normal_(self.moe.gates[0].wg.weight, std=cfg.gate_init_std)  # released init
         self.last_layer = None if cst else prototype_layer(d, cfg.out_dim, cfg.norm_last_layer)
     def forward(self, h, expert=None)->MoEOutput:  # h [B, D]; expert [B] forces the route
         routed = self.moe(h, expert)  # y [B, proj_dim] (L_cst) or [B, D]
@@ -261,11 +268,14 @@ class MIDoL(nn.Module):
     def _teacher_side(self, h_t):  # h_t [V_t*B, D] -> a_T [V_t, B, N] | None, expert [B] | None, MoEOutput
         "The teacher's Sinkhorn routing (when needed), the images' experts (teacher dispatch) and its head output."
         cfg = self.cfg
-        a_t = expert = None
+        a_t = expert = route = None
         if 'l_route' in cfg.losses or cfg.dispatch == 'teacher':  # Sinkhorn belongs to rows (3)-(4)
             a_t = teacher_routing(self.teacher.head.moe.gates[0](h_t), cfg)  # [V_t, B, N]
-        if cfg.dispatch == 'teacher': expert = a_t.mean(0).argmax(-1)  # [B] teacher's hard routing of each image
-        return a_t, expert, self.teacher.head(h_t, None if expert is None else expert.repeat(cfg.n_global))
+        if cfg.dispatch == 'teacher':
+            expert = a_t.mean(0).argmax(-1)  # [B] teacher's hard routing of each image
+            route = expert.repeat(cfg.n_global)  # [V_t*B]
+        elif a_t is not None and cfg.teacher_self_route == 'a_t': route = a_t.argmax(-1).flatten()  # [V_t*B] Eq. 10 per view
+        return a_t, expert, self.teacher.head(h_t, route)
 
     def _moe_losses(self, h_s, h_t, n_views, epoch):  # h_s [M*B, D], h_t [V_t*B, D]
         "Rows (2)-(4): route and project both networks, then the variant's losses and the experts used."
@@ -277,10 +287,17 @@ class MIDoL(nn.Module):
         if 'l_route' in cfg.losses:
             a_s = (student_out.logits / cfg.route_temp_student).softmax(-1).view(n_views, b, n)  # [M, B, N]
             out['l_route'] = l_route(a_s, a_t, cfg.route_direction, cfg.route_clamp)
-        if 'l_cst' in cfg.losses:
-            out['l_cst'] = l_cst(student_out.y.view(n_views, b, -1), teacher_out.y.view(v_t, b, -1), expert, n,
-                                 cfg.tau_cst, cfg.cst_reduction, cfg.gather_distributed)
+        if 'l_cst' in cfg.losses: out['l_cst'] = self._l_cst(student_out, teacher_out, h_t, expert, n_views)
         if 'l_dino' in cfg.losses: out['l_dino'] = self.dino_loss(student_out.y, teacher_out.y, epoch)
         out['expert_usage'] = expert_share(teacher_out, n, cfg.gather_distributed)  # [N] teacher's dispatched routing
         if expert is None: out['expert_usage_student'] = expert_share(student_out, n, cfg.gather_distributed)  # [N]
         return out
+
+    def _l_cst(self, student_out, teacher_out, h_t, expert, n_views):  # expert [B] (teacher dispatch) or None
+        "L_cst over the images' experts B_i (teacher dispatch, `l_cst`) or each view's own expert (`l_cst_views`)."
+        cfg, v_t = self.cfg, self.cfg.n_global
+        x = student_out.y.view(n_views, -1, student_out.y.shape[-1])  # [M, B, P]
+        args = (cfg.num_experts, cfg.tau_cst, cfg.cst_reduction, cfg.gather_distributed)
+        if expert is not None: return l_cst(x, teacher_out.y.view(v_t, *x.shape[1:]), expert, *args)
+        with torch.no_grad(): y = every_expert(self.teacher.head.moe, h_t).view(-1, v_t, *x.shape[1:])  # [N, V_t, B, P]
+        return l_cst_views(x, y, student_out.experts[:, 0].view(n_views, -1), teacher_out.experts[:, 0].view(v_t, -1), *args)

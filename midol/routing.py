@@ -13,8 +13,9 @@ import torch.distributed as dist
 from .dist import dist_on, all_reduce_, gather_cat, rank_offset
 
 # %% auto #0
-__all__ = ['sinkhorn_knopp', 'sinkhorn_released', 'Gate', 'BatchedExperts', 'MoEOutput', 'MoEProjector', 'expert_share',
-           'tutel_moe', 'l_route', 'l_cst', 'expert_mass_deviation', 'sinkhorn_converged']
+__all__ = ['sinkhorn_knopp', 'sinkhorn_released', 'Gate', 'BatchedExperts', 'MoEOutput', 'MoEProjector', 'every_expert',
+           'expert_share', 'tutel_moe', 'l_route', 'l_cst', 'l_cst_views', 'expert_mass_deviation',
+           'sinkhorn_converged']
 
 # %% ../nbs/02b_routing.ipynb #9c3b9354
 def _lse_over_samples(log_q:torch.Tensor, gather:bool)->torch.Tensor:  # log_q [B, N] -> [N]
@@ -138,6 +139,15 @@ class MoEProjector(nn.Module):
         y = torch.einsum('bn,nbo->bo', combine.to(expert_out.dtype), expert_out)  # [B, d_out]
         return MoEOutput(self.proj(y), logits, probs, chosen, gates)
 
+# %% ../nbs/02b_routing.ipynb #d23e955f
+def every_expert(moe:MoEProjector, # a top-1 projector
+                 h:torch.Tensor,   # [B, d] inputs
+                )->torch.Tensor:   # [N, B, d_proj] row b through expert i, for every i
+    "Each row's top-1 output as if it had been dispatched to each expert in turn: l(a_i · e^i(h))."
+    _, probs, _, _ = moe.route(h)  # probs [B, N]
+    expert_out = moe.experts(h)    # [N, B, d_out]
+    return moe.proj(probs.T[..., None].to(expert_out.dtype) * expert_out)  # [N, B, d_proj]
+
 # %% ../nbs/02b_routing.ipynb #11057799
 def expert_share(routing:MoEOutput,  # a dispatched routing of B rows (`experts`, `gates` [B, k])
                  n_experts:int,      # N
@@ -221,6 +231,41 @@ def l_cst(x:torch.Tensor,        # [M, B, D] student representations, all views 
     n_div = n_experts if reduction == 'experts' else int((count > 0).sum())
     world = dist.get_world_size() if dist_on(gather) else 1
     return -((num - den).sum(0) / (count[expert] * m * n_div)).sum() * world
+
+# %% ../nbs/02b_routing.ipynb #16059df1
+def l_cst_views(x:torch.Tensor,        # [M, B, D] student outputs, each view through its own expert
+                y:torch.Tensor,        # [N, V_t, B, D] teacher outputs of the global views through every expert
+                expert_s:torch.Tensor, # [M, B] int64 the student's expert of each view
+                expert_t:torch.Tensor, # [V_t, B] int64 the teacher's expert of each global view
+                n_experts:int,         # N
+                tau:float=0.04,        # temperature of s(u, v) = exp(cos(u, v) / τ)
+                reduction:str='experts', # 'experts': 1/N Σ_i (Eq. 20); 'nonempty': mean over experts with anchors
+                gather:bool=True,      # negatives and the anchor counts over all ranks when distributed
+               )->torch.Tensor:        # scalar
+    "Per-expert InfoNCE with per-view routing: anchors in their own expert, positives through it (dense), negatives routed there."
+    m, b, _ = x.shape
+    v_t = y.shape[1]
+    if y.shape[0] != n_experts or y.shape[2] != b or expert_s.shape != (m, b) or expert_t.shape != (v_t, b) or not 2 <= v_t <= m:
+        raise ValueError(f"l_cst_views expects x [M, B, D], y [N, V_t, B, D] (2 <= V_t <= M), expert_s [M, B], expert_t [V_t, B]; got "
+                         f"{tuple(x.shape)}, {tuple(y.shape)}, {tuple(expert_s.shape)}, {tuple(expert_t.shape)}")
+    if reduction not in ('experts', 'nonempty'): raise ValueError(f"reduction must be 'experts' or 'nonempty', got {reduction!r}")
+    dtype = torch.promote_types(x.dtype, torch.float32)
+    x, y = F.normalize(x.to(dtype), dim=-1), F.normalize(y.to(dtype), dim=-1)
+    y_all = gather_cat(y.permute(2, 0, 1, 3), gather).permute(1, 2, 0, 3)  # [N, V_t, B_all, D]
+    expert_t_all = gather_cat(expert_t.T, gather).T                        # [V_t, B_all]
+    with torch.autocast(x.device.type, enabled=False): sim = torch.einsum('jbd,ikcd->ijbkc', x, y_all) / tau  # [N, M, B, V_t, B_all]
+    sim = sim.gather(0, expert_s[None, :, :, None, None].expand(1, -1, -1, *sim.shape[3:]))[0]  # [M, B, V_t, B_all] in the anchor's expert
+    other_view = ~torch.eye(m, v_t, dtype=torch.bool, device=x.device)[:, None, :, None]      # [M, 1, V_t, 1]  k ≠ j
+    own = torch.arange(b, device=x.device) + rank_offset(b, gather)                           # [B]
+    same_image = (own[:, None] == torch.arange(y_all.shape[2], device=x.device)[None])[None, :, None]  # [1, B, 1, B_all]
+    routed_there = expert_s[:, :, None, None] == expert_t_all[None, None]                     # [M, B, V_t, B_all]
+    neg_inf = torch.finfo(sim.dtype).min
+    den = sim.masked_fill(~(other_view & (routed_there | same_image)), neg_inf).flatten(2).logsumexp(-1)  # [M, B]
+    num = sim.masked_fill(~(other_view & same_image), neg_inf).flatten(2).logsumexp(-1)                   # [M, B]
+    count = all_reduce_(torch.bincount(expert_s.flatten(), minlength=n_experts).to(dtype), gather=gather)  # [N] n_i
+    n_div = n_experts if reduction == 'experts' else int((count > 0).sum())
+    world = dist.get_world_size() if dist_on(gather) else 1
+    return -((num - den) / (count[expert_s] * n_div)).sum() * world
 
 # %% ../nbs/02b_routing.ipynb #d3479989
 def expert_mass_deviation(a_t:torch.Tensor, # [B, N] routing probabilities whose rows sum to 1 (e.g. Sinkhorn's a_T)

@@ -89,7 +89,14 @@ def test_moe_tutel_backend_matches_native():
 
 
 # ---------------------------------------------------------------- distributed (2 gloo processes on CPU)
-CASES = [(f, v) for f in FIDELITIES for v in VARIANTS]
+CASES = [(f, v, '') for f in FIDELITIES for v in VARIANTS] + [('paper', 'midol', 'self'), ('paper', 'moe_route', 'self')]
+
+
+def case_model(fid, var, dispatch):
+    "The model of a distributed case: no randomness (the official teacher trains); `dispatch` '' = the mode's."
+    return tiny_model(fid, var, gate_noise=0.0, drop_path_rate=0.0, **({'dispatch': dispatch} if dispatch else {}))
+
+
 B_GLOBAL = 4
 
 
@@ -105,14 +112,14 @@ def _worker(rank, world, port, out_dir):
     dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=world)
     res = {}
     per = B_GLOBAL // world
-    for fid, var in CASES:
-        model = tiny_model(fid, var, gate_noise=0.0, drop_path_rate=0.0)   # no randomness (the official teacher trains)
+    for fid, var, disp in CASES:
+        model = case_model(fid, var, disp)
         vs = [v[rank * per:(rank + 1) * per] for v in views(b=B_GLOBAL)]
         o = model(vs)
         o['loss'].backward()
         g = model.student.backbone.patch_embed.proj.weight.grad.clone()
         dist.all_reduce(g); g /= world                          # what DDP does
-        res[(fid, var)] = ({k: v.detach() for k, v in o.items()}, g)
+        res[(fid, var, disp)] = ({k: v.detach() for k, v in o.items()}, g)
     torch.save(res, os.path.join(out_dir, f'rank{rank}.pt'))
     dist.destroy_process_group()
 
@@ -122,16 +129,16 @@ def test_distributed_two_ranks_equal_single_process():
     with tempfile.TemporaryDirectory() as d:
         mp.spawn(_worker, args=(world, _free_port(), d), nprocs=world, join=True)
         ranks = [torch.load(os.path.join(d, f'rank{r}.pt')) for r in range(world)]
-    for fid, var in CASES:
-        model = tiny_model(fid, var, gate_noise=0.0, drop_path_rate=0.0)
+    for fid, var, disp in CASES:
+        model = case_model(fid, var, disp)
         o = model(views(b=B_GLOBAL))
         o['loss'].backward()
         g = model.student.backbone.patch_embed.proj.weight.grad
-        for r in ranks: assert set(r[(fid, var)][0]) == set(o), f'{fid}/{var}'
+        for r in ranks: assert set(r[(fid, var, disp)][0]) == set(o), f'{fid}/{var}/{disp}'
         for k in o:
             if k.startswith('expert_usage'):   # global statistics: every rank holds the whole batch's value
-                for r in ranks: torch.testing.assert_close(r[(fid, var)][0][k], o[k], msg=f'{fid}/{var}/{k}')
+                for r in ranks: torch.testing.assert_close(r[(fid, var, disp)][0][k], o[k], msg=f'{fid}/{var}/{disp}/{k}')
             else:
-                mean = sum(r[(fid, var)][0][k] for r in ranks) / world
-                torch.testing.assert_close(mean, o[k].detach(), atol=1e-5, rtol=1e-4, msg=f'{fid}/{var}/{k}')
-        torch.testing.assert_close(ranks[0][(fid, var)][1], g, atol=1e-6, rtol=1e-3, msg=f'{fid}/{var} grad')
+                mean = sum(r[(fid, var, disp)][0][k] for r in ranks) / world
+                torch.testing.assert_close(mean, o[k].detach(), atol=1e-5, rtol=1e-4, msg=f'{fid}/{var}/{disp}/{k}')
+        torch.testing.assert_close(ranks[0][(fid, var, disp)][1], g, atol=1e-6, rtol=1e-3, msg=f'{fid}/{var}/{disp} grad')
