@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_pretrain.ipynb #9fc5fb19
 from __future__ import annotations
-import contextlib, dataclasses, fcntl, hashlib, json, math, os, random, shutil, time, warnings
+import collections, contextlib, dataclasses, fcntl, hashlib, io, json, math, os, random, shutil, time, warnings
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
@@ -18,16 +18,18 @@ from .model import MIDoL, model_config, backbone_spec, VARIANTS, FIDELITIES
 from .metrics import knn_scores, routing_matrix, routing_nmi
 
 # %% auto #0
-__all__ = ['CROP_KEYS', 'PRESETS', 'REFERENCE_FILES', 'CHECKPOINT_FILES', 'CHECKSUMS', 'CLI_FLAGS', 'resolve_config',
-           'build_model', 'pretrain_dataset', 'epoch_batches', 'steps_per_epoch', 'cosine_schedule', 'base_lr',
-           'run_schedules', 'param_groups', 'clip_gradients', 'freeze_last_layer', 'save_checkpoint', 'CheckpointError',
-           'load_checkpoint', 'checkpoint_state', 'History', 'OutDirBusy', 'RunLock', 'setup_distributed',
-           'autocast_for', 'NonFiniteLoss', 'check_finite', 'log_values', 'plain_views', 'step_seed', 'apply_schedules',
-           'seed_step', 'multicrop', 'ordered_batches', 'teacher_outputs', 'routing_summary', 'knn_by_modality',
-           'strict_json', 'summarize', 'Run', 'start_run', 'optimizer_step', 'train_step', 'record_step',
-           'checkpoint_due', 'save_run', 'write_encoder', 'finish_run', 'pretrain', 'run_config', 'config_diff',
-           'check_resumable', 'run_name', 'reference_dir', 'write_checksums', 'read_checksums', 'ReferenceError',
-           'verify_reference', 'save_reference', 'install_reference', 'parse_overrides', 'main']
+__all__ = ['CROP_KEYS', 'PRESETS', 'CRASH_ENV', 'CRASH_EXIT', 'CKPT_MAGIC', 'REFERENCE_FILES', 'CHECKPOINT_FILES', 'CHECKSUMS',
+           'CLI_FLAGS', 'resolve_config', 'build_model', 'pretrain_dataset', 'epoch_batches', 'steps_per_epoch',
+           'cosine_schedule', 'base_lr', 'run_schedules', 'param_groups', 'clip_gradients', 'freeze_last_layer',
+           'crash_point', 'atomic_write', 'remove_stale_temporaries', 'previous_checkpoint', 'save_checkpoint',
+           'CheckpointError', 'load_checkpoint', 'newest_checkpoint', 'checkpoint_state', 'History', 'OutDirBusy',
+           'RunLock', 'setup_distributed', 'autocast_for', 'NonFiniteLoss', 'check_finite', 'log_values', 'plain_views',
+           'step_seed', 'apply_schedules', 'seed_step', 'multicrop', 'ordered_batches', 'teacher_outputs',
+           'routing_summary', 'knn_by_modality', 'strict_json', 'summarize', 'Run', 'start_run', 'optimizer_step',
+           'train_step', 'record_step', 'checkpoint_due', 'save_run', 'write_encoder', 'finish_run', 'pretrain',
+           'run_config', 'config_diff', 'check_resumable', 'run_name', 'reference_dir', 'write_checksums',
+           'read_checksums', 'recover_reference', 'ReferenceError', 'verify_reference', 'atomic_copy', 'save_reference',
+           'install_reference', 'parse_overrides', 'main']
 
 # %% ../nbs/03_pretrain.ipynb #a0fb4a4f
 CROP_KEYS = ('n_global', 'n_local', 'global_size', 'local_size', 'global_scale', 'local_scale')  # from MULTICROP_PRESETS
@@ -172,31 +174,109 @@ def freeze_last_layer(model:torch.nn.Module):
         if 'last_layer' in n: p.grad = None
 
 # %% ../nbs/03_pretrain.ipynb #ddb05fef
-def _atomic_write(path:Path, write):
-    "Call `write(f)` on a temporary file beside `path`, fsync it, then rename it over `path`."
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    with open(tmp, 'wb') as f: write(f); f.flush(); os.fsync(f.fileno())
-    os.replace(tmp, path)
+CRASH_ENV, CRASH_EXIT = 'MIDOL_CRASH_AT', 75  # the test hook's environment variable, and the exit status of a crash it causes
+_crash_hits = collections.Counter()
+
+def crash_point(name:str): # a named moment of a write, e.g. 'ckpt-written'
+    "Test hook: end the process at once when $MIDOL_CRASH_AT is `name` (or `name:n` and this is the n-th visit)."
+    want = os.environ.get(CRASH_ENV, '')
+    point, _, nth = want.partition(':')
+    if point != name: return
+    _crash_hits[name] += 1
+    if _crash_hits[name] == int(nth or 1): os._exit(CRASH_EXIT)
+
+# %% ../nbs/03_pretrain.ipynb #557276a7
+def _fsync_dir(folder:Path):
+    "Flush a folder's entries (a rename) to disk; a no-op where folders cannot be opened."
+    try: fd = os.open(folder, os.O_RDONLY)
+    except OSError: return
+    try: os.fsync(fd)
+    except OSError: pass
+    finally: os.close(fd)
+
+def _tmp_name(path:Path)->Path: return path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+
+def atomic_write(path, # the file to write
+                 data):  # bytes, str, or a function write(f) that writes to a binary file object
+    "Write `path` through a fsynced temporary beside it and one atomic rename: a kill leaves the old file or the new one."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True); tmp = _tmp_name(path)
+    with open(tmp, 'wb') as f:
+        if callable(data): data(f)
+        else: f.write(data.encode() if isinstance(data, str) else data)
+        f.flush(); os.fsync(f.fileno())
+    os.replace(tmp, path); _fsync_dir(path.parent)
+
+def remove_stale_temporaries(folder)->int: # how many were removed
+    "Delete the `.<name>.<pid>.tmp` files that killed writers left in `folder` (call it while holding the folder's lock)."
+    stale = list(Path(folder).glob('.*.tmp'))
+    for p in stale: p.unlink(missing_ok=True)
+    return len(stale)
 
 def _sha256(path:Path)->str: return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
+# %% ../nbs/03_pretrain.ipynb #762420b1
+CKPT_MAGIC = b'MIDOL-CKPT-1 '  # first bytes of a checkpoint file: the magic, then the payload's SHA-256 in hex and a newline
+
+def previous_checkpoint(path:Path)->Path: return path.with_name(path.stem + '.prev' + path.suffix)  # checkpoint.prev.pt
+
+def _keep_previous(path:Path):
+    "Make the current checkpoint `path` also the previous one, in one rename (a hard link; a copy where links fail)."
+    link = _tmp_name(previous_checkpoint(path))
+    try: os.link(path, link)
+    except OSError: shutil.copyfile(path, link)
+    crash_point('ckpt-prev-linked')
+    os.replace(link, previous_checkpoint(path)); crash_point('ckpt-prev-saved')
+
 def save_checkpoint(state:dict, path:str|Path):
-    "Save `state` atomically to `path`, with its SHA-256 in `path`.sha256."
+    "Write `state` to `path` as one self-checking file, keeping the checkpoint it replaces as checkpoint.prev.pt."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, lambda f: torch.save(state, f))
-    _atomic_write(path.with_name(path.name + '.sha256'), lambda f: f.write(_sha256(path).encode()))
+    buf = io.BytesIO(); torch.save(state, buf); payload = buf.getbuffer()
+    tmp, half = _tmp_name(path), len(payload) // 2
+    with open(tmp, 'wb') as f:
+        f.write(CKPT_MAGIC + hashlib.sha256(payload).hexdigest().encode() + b'\n')
+        f.write(payload[:half]); f.flush(); crash_point('ckpt-partial')
+        f.write(payload[half:]); f.flush(); os.fsync(f.fileno())
+    crash_point('ckpt-written')
+    if path.exists(): _keep_previous(path)
+    os.replace(tmp, path); _fsync_dir(path.parent); crash_point('ckpt-saved')
+    path.with_name(path.name + '.sha256').unlink(missing_ok=True)  # the digest file of an older midol's checkpoint
 
 # %% ../nbs/03_pretrain.ipynb #743c3987
 class CheckpointError(RuntimeError): "A checkpoint file is missing, truncated or corrupt."
 
+def _checkpoint_payload(path:Path)->bytes:
+    "The verified `torch.save` bytes of a checkpoint file (or of an older midol's checkpoint with its .sha256 file)."
+    raw = path.read_bytes() if path.exists() else None
+    if raw is None: raise CheckpointError(f"no checkpoint at {path}")
+    if raw.startswith(CKPT_MAGIC):
+        head, _, payload = raw.partition(b'\n')
+        if hashlib.sha256(payload).hexdigest().encode() != head[len(CKPT_MAGIC):]:
+            raise CheckpointError(f"{path} is truncated or corrupt (its bytes do not match the SHA-256 in its first line)")
+        return payload
+    digest = path.with_name(path.name + '.sha256')   # the format of midol before self-checking checkpoints
+    if not digest.exists(): raise CheckpointError(f"{path} is not a midol checkpoint (no {CKPT_MAGIC.decode().strip()} header), or is truncated")
+    if hashlib.sha256(raw).hexdigest() != digest.read_text().strip():
+        raise CheckpointError(f"{path} is truncated or corrupt (its SHA-256 does not match {digest.name})")
+    return raw
+
 def load_checkpoint(path:str|Path)->dict:
     "Load a checkpoint written by `save_checkpoint`, refusing one whose bytes do not match its SHA-256."
-    path = Path(path); digest = path.with_name(path.name + '.sha256')
-    if not path.exists() or not digest.exists(): raise CheckpointError(f"no complete checkpoint at {path} (and {digest.name})")
-    if _sha256(path) != digest.read_text().strip():
-        raise CheckpointError(f"{path} is truncated or corrupt (its SHA-256 does not match {digest.name}); "
-                              "delete it to start over, or restore a copy")
-    return torch.load(path, map_location='cpu', weights_only=False)
+    return torch.load(io.BytesIO(_checkpoint_payload(Path(path))), map_location='cpu', weights_only=False)
+
+# %% ../nbs/03_pretrain.ipynb #32299d09
+def newest_checkpoint(out_dir)->tuple: # (state, path), or (None, None) when the folder holds no checkpoint
+    "The newest checkpoint of a run folder that verifies, warning when a newer one had to be passed over."
+    path = Path(out_dir) / 'checkpoint.pt'
+    found = [p for p in (path, previous_checkpoint(path)) if p.exists()]
+    refused = []
+    for p in found:
+        try: state = load_checkpoint(p)
+        except CheckpointError as e: refused.append(str(e)); continue
+        if refused: warnings.warn(f"{refused[0]}; resuming from the older {p.name} (step {state['step']}) instead", stacklevel=2)
+        return state, p
+    if refused: raise CheckpointError(' and '.join(refused) + "; no checkpoint of this run can be read: restore a copy, "
+                                      "or start the run over (resume=False)")
+    return None, None
 
 # %% ../nbs/03_pretrain.ipynb #491a1a09
 def checkpoint_state(model:torch.nn.Module, optimizer:torch.optim.Optimizer, scaler:torch.amp.GradScaler,
@@ -209,14 +289,21 @@ def checkpoint_state(model:torch.nn.Module, optimizer:torch.optim.Optimizer, sca
                 epoch=epoch, config=cfg, rng=rng)
 
 # %% ../nbs/03_pretrain.ipynb #cf29c67d
+def _history_upto(text:str, step:int)->str:
+    "The header and the complete rows of a history.csv text whose step is at most `step`."
+    lines = text.split('\n')[:-1]                         # the last piece lacks its newline: empty, or a row cut by a kill
+    if not lines: return ''
+    col = lines[0].split(',').index('step')
+    return ''.join(l + '\n' for i, l in enumerate(lines) if i == 0 or int(float(l.split(',')[col])) <= step)
+
 class History:
     "Append-only per-step log in `history.csv`, truncated to a checkpoint's step on resume."
     def __init__(self, path:Path, resume_step:int|None=None):
         self.path, self.cols, self.f = Path(path), None, None
         if resume_step is not None and self.path.exists():
-            df = pd.read_csv(self.path)
-            df[df.step <= resume_step].to_csv(self.path, index=False)
-            self.cols = list(df.columns)
+            kept = _history_upto(self.path.read_text(), resume_step)
+            atomic_write(self.path, kept)
+            self.cols = kept.split('\n')[0].split(',') if kept else None
         elif self.path.exists(): self.path.unlink()
     def log(self, row:dict):
         "Write one row (the first row fixes the columns)."
@@ -420,9 +507,9 @@ def _write_config(run:Run):
     cfg = run.cfg
     rec = dict(cfg, backbone=backbone_spec(cfg['arch'], cfg['img_size'], cfg['drop_path_rate']), world_size=run.world,
                model=dataclasses.asdict(run.model.cfg), total_steps=len(run.schedules['lr']))
-    (run.out / 'config.json').write_text(json.dumps(rec, indent=1, default=str))
+    atomic_write(run.out / 'config.json', json.dumps(rec, indent=1, default=str))
 
-def start_run(cfg:dict, resume:bool=False)->Run: # resume: continue from out_dir/checkpoint.pt when present
+def start_run(cfg:dict, resume:bool=False)->Run: # resume: continue from the newest good checkpoint of out_dir
     "Set a run up: seeds, data, model, schedules, optimiser, crops, the checkpoint to resume, config.json, history."
     rank, world, device = setup_distributed()
     out = Path(cfg['out_dir']); out.mkdir(parents=True, exist_ok=True)
@@ -435,9 +522,13 @@ def start_run(cfg:dict, resume:bool=False)->Run: # resume: continue from out_dir
     optimizer = torch.optim.AdamW(param_groups(model.student), lr=schedules['lr'][0], betas=tuple(cfg['betas']))
     scaler = torch.amp.GradScaler('cuda', enabled=device.type == 'cuda' and cfg['precision'] == 'fp16')
     run = Run(cfg, out, rank, world, device, data, model, optimizer, scaler, schedules, multicrop(cfg).to(device), epoch_steps)
-    resumed = resume and (out / 'checkpoint.pt').exists()
+    if rank == 0:
+        remove_stale_temporaries(out)
+        if not resume:                                    # a run started over must never fall back on the old run's files
+            for p in (out / 'checkpoint.pt', previous_checkpoint(out / 'checkpoint.pt')): p.unlink(missing_ok=True)
+    state = newest_checkpoint(out)[0] if resume else None
+    resumed = state is not None
     if resumed:
-        state = load_checkpoint(out / 'checkpoint.pt')
         model.load_state_dict(state['model']); optimizer.load_state_dict(state['optimizer']); scaler.load_state_dict(state['scaler'])
         run.step = state['step']
     if rank == 0:
@@ -496,7 +587,7 @@ def save_run(run:Run, epoch:int):
 def write_encoder(model:MIDoL, out:Path):
     "Write the teacher backbone as out/encoder.safetensors (atomically)."
     sd = {k: v.detach().cpu().contiguous() for k, v in model.teacher.backbone.state_dict().items()}
-    _atomic_write(out / 'encoder.safetensors', lambda f: f.write(safetensors_bytes(sd)))
+    atomic_write(out / 'encoder.safetensors', lambda f: f.write(safetensors_bytes(sd)))
 
 # %% ../nbs/03_pretrain.ipynb #f52a3c9e
 def finish_run(run:Run, wall:float, n_images:int)->dict: # wall: seconds of training; n_images: images trained on
@@ -506,7 +597,7 @@ def finish_run(run:Run, wall:float, n_images:int)->dict: # wall: seconds of trai
     if run.rank != 0: return {}
     write_encoder(run.model, run.out)
     summary = summarize(run.model, run.cfg, run.data, run.device, wall, n_images)
-    _atomic_write(run.out / 'summary.json', lambda f: f.write(strict_json(summary).encode()))
+    atomic_write(run.out / 'summary.json', lambda f: f.write(strict_json(summary).encode()))
     return summary
 
 # %% ../nbs/03_pretrain.ipynb #fcb84ae7
@@ -558,7 +649,7 @@ def check_resumable(cfg:dict):
 
 # %% ../nbs/03_pretrain.ipynb #28ae43a7
 REFERENCE_FILES = ('config.json', 'history.csv', 'summary.json', 'encoder.safetensors')  # what every reference run holds
-CHECKPOINT_FILES = ('checkpoint.pt', 'checkpoint.pt.sha256')  # only in a reference made with checkpoint=True
+CHECKPOINT_FILES = ('checkpoint.pt',)  # only in a reference made with checkpoint=True (the file carries its own digest)
 CHECKSUMS = 'SHA256SUMS'  # one `<sha256>  <file name>` line per file, the format of `sha256sum -c`
 
 # %% ../nbs/03_pretrain.ipynb #f33fc0e0
@@ -575,9 +666,9 @@ def reference_dir(preset:str, variant:str, # the run's preset and variant
 
 # %% ../nbs/03_pretrain.ipynb #ba4eef0e
 def write_checksums(folder, names)->Path: # names: the files of `folder` to list
-    "Write folder/SHA256SUMS with the SHA-256 of each named file; return its path."
+    "Write folder/SHA256SUMS with the SHA-256 of each named file (atomically); return its path."
     folder = Path(folder)
-    (folder / CHECKSUMS).write_text(''.join(f'{_sha256(folder / n)}  {n}\n' for n in names))
+    atomic_write(folder / CHECKSUMS, ''.join(f'{_sha256(folder / n)}  {n}\n' for n in names))
     return folder / CHECKSUMS
 
 # %% ../nbs/03_pretrain.ipynb #ac544260
@@ -585,6 +676,28 @@ def read_checksums(folder)->dict: # file name -> SHA-256 hex digest
     "The files listed in folder/SHA256SUMS, with their SHA-256."
     lines = [l.split(None, 1) for l in (Path(folder) / CHECKSUMS).read_text().splitlines() if l.strip()]
     return {name.lstrip('*'): digest for digest, name in lines}  # '*name': sha256sum's binary-mode mark
+
+# %% ../nbs/03_pretrain.ipynb #5e46bbf0
+def _staged(dest:Path)->tuple: return dest.with_name(dest.name + '.new'), dest.with_name(dest.name + '.old')
+
+def recover_reference(dest)->str: # what it did: '', 'completed' or 'restored'
+    "Finish (or undo) a reference swap that a kill cut short, so `dest` holds one whole reference."
+    dest = Path(dest); new, old = _staged(dest)
+    if dest.exists():
+        for p in (new, old): shutil.rmtree(p, ignore_errors=True)   # a staging left before the swap, or after it
+        return ''
+    if new.is_dir() and (new / CHECKSUMS).is_file():                 # the checksums are written last: the copy is whole
+        os.replace(new, dest); shutil.rmtree(old, ignore_errors=True); return 'completed'
+    if old.is_dir(): os.replace(old, dest); shutil.rmtree(new, ignore_errors=True); return 'restored'
+    return ''
+
+def _swap_in(staged:Path, dest:Path):
+    "Replace the folder `dest` by the complete folder `staged`: two renames, each a crash point."
+    old = _staged(dest)[1]
+    if dest.exists(): os.replace(dest, old)
+    crash_point('ref-moved-out')
+    os.replace(staged, dest); crash_point('ref-swapped')
+    shutil.rmtree(old, ignore_errors=True)
 
 # %% ../nbs/03_pretrain.ipynb #d9f68fe5
 class ReferenceError(RuntimeError): "A reference run is missing, incomplete, corrupt, or was made with other settings."
@@ -597,7 +710,7 @@ def _restore_hint(folder:Path)->str:
 
 def verify_reference(path)->dict: # file name -> SHA-256 of every file the reference lists
     "Check the files of a reference folder against its SHA256SUMS; raise a ReferenceError naming the first bad one."
-    path = Path(path).resolve()
+    path = Path(path).resolve(); recover_reference(path)
     if not (path / CHECKSUMS).is_file(): raise ReferenceError(f"{path} holds no reference run ({CHECKSUMS} is missing); {_restore_hint(path)}")
     listed = read_checksums(path)
     unlisted = [n for n in REFERENCE_FILES if n not in listed]
@@ -610,6 +723,10 @@ def verify_reference(path)->dict: # file name -> SHA-256 of every file the refer
     return listed
 
 # %% ../nbs/03_pretrain.ipynb #c820a457
+def atomic_copy(src, dst): # files
+    "Copy `src` to `dst` through a temporary and a rename (see `atomic_write`)."
+    with open(src, 'rb') as f: atomic_write(dst, lambda out: shutil.copyfileobj(f, out))
+
 def save_reference(run_dir,  # a finished pretraining run: config.json, history.csv, summary.json, encoder.safetensors
                    dest,     # the reference folder to write, e.g. reference_dir('cpu', 'midol')
                    checkpoint:bool=False)->dict: # also keep checkpoint.pt (a few MB for `cpu`): the run can then resume
@@ -622,12 +739,11 @@ def save_reference(run_dir,  # a finished pretraining run: config.json, history.
     diff = config_diff(run_config(cfg['preset'], cfg['variant'], seed=cfg['seed']), cfg)
     if diff: raise ValueError(f"{run_dir} was trained with settings other than the {cfg['preset']!r} preset's ({', '.join(diff)}); "
                               "a reference holds a run of the preset itself (any seed)")
-    dest.mkdir(parents=True, exist_ok=True)
-    for old in dest.iterdir():
-        if old.is_file() and old.name not in names: old.unlink()
-    for n in names: shutil.copyfile(run_dir / n, dest / n)
-    (dest / 'config.json').write_text(json.dumps(dict(cfg, out_dir=f'runs/pretrain/{dest.name}'), indent=1))
-    write_checksums(dest, names)
+    recover_reference(dest); staged = _staged(dest)[0]; staged.mkdir(parents=True)
+    for n in names: shutil.copyfile(run_dir / n, staged / n)
+    (staged / 'config.json').write_text(json.dumps(dict(cfg, out_dir=f'runs/pretrain/{dest.name}'), indent=1))
+    write_checksums(staged, names)
+    _swap_in(staged, dest)
     return verify_reference(dest)
 
 # %% ../nbs/03_pretrain.ipynb #7118dfa2
@@ -650,8 +766,9 @@ def install_reference(preset:str, variant:str, out_dir, # the run folder to fill
                                   "use_reference=False to train these settings, or rebuild it with tools/make_reference.py")
     with RunLock(out):
         _check_installable(out)
-        for name in listed: shutil.copyfile(src / name, out / name)
-        (out / 'config.json').write_text(json.dumps(dict(ref_cfg, out_dir=str(out), reference=str(src.resolve())), indent=1))
+        for name in listed:                      # config.json last: until it is there, the folder is not a finished run
+            if name != 'config.json': atomic_copy(src / name, out / name)
+        atomic_write(out / 'config.json', json.dumps(dict(ref_cfg, out_dir=str(out), reference=str(src.resolve())), indent=1))
     return json.loads((out / 'summary.json').read_text())
 
 # %% ../nbs/03_pretrain.ipynb #409602ac
