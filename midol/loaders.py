@@ -12,11 +12,11 @@ from pydicom.pixels import apply_modality_lut
 from PIL import Image
 from sklearn.model_selection import GroupShuffleSplit
 from torch.utils.data import Dataset
-from .data import PretrainData, index_tensor
+from .data import MODALITY_NAMES, PretrainData, index_tensor
 
 # %% auto #0
-__all__ = ['DICOM_EXTS', 'IMAGE_EXTS', 'MANIFEST_LAYOUT', 'MEDMNIST_MODALITY', 'MEDMNIST_CLASSES', 'MEDMNIST_SPLITS',
-           'APTOS_CLASSES', 'HAM10000_CLASSES', 'ISIC_ID_COLS', 'NIH_FINDINGS', 'CHEXPERT_LABELS',
+__all__ = ['DICOM_EXTS', 'IMAGE_EXTS', 'MANIFEST_LAYOUT', 'MEDMNIST_MODALITY', 'MEDMNIST_CLASSES', 'MEDMNIST_MODALITY_NAMES',
+           'MEDMNIST_SPLITS', 'APTOS_CLASSES', 'HAM10000_CLASSES', 'ISIC_ID_COLS', 'NIH_FINDINGS', 'CHEXPERT_LABELS',
            'CHEXPERT_COMPETITION', 'UNCERTAINTY_POLICIES', 'UnreadableImage', 'scale_to_uint8', 'pil_to_rgb',
            'read_dicom', 'read_image', 'fit_image', 'to_uint8_tensor', 'is_image_file', 'drop_missing', 'read_manifest',
            'manifest_from_folder', 'natural_sorted', 'index_of', 'PretrainImages', 'medmnist_files', 'load_medmnist',
@@ -227,9 +227,12 @@ class PretrainImages(Dataset):
         return torch.stack([self.readable(int(i))[0] for i in idx])             # [n, 3, S, S]
 
 # %% ../nbs/01b_loaders.ipynb #dd1b6175
-MEDMNIST_MODALITY = {'pathmnist': 'path', 'chestmnist': 'xray', 'pneumoniamnist': 'xray',
-                     'dermamnist': 'derm', 'octmnist': 'oct', 'retinamnist': 'fundus'}
-MEDMNIST_CLASSES = {'pathmnist': 9, 'chestmnist': 14, 'pneumoniamnist': 2, 'dermamnist': 7, 'octmnist': 4, 'retinamnist': 5}
+MEDMNIST_MODALITY = {'pathmnist': 'path', 'chestmnist': 'xray', 'pneumoniamnist': 'xray', 'dermamnist': 'derm',
+                     'octmnist': 'oct', 'retinamnist': 'fundus', 'breastmnist': 'ultrasound', 'bloodmnist': 'microscopy',
+                     'tissuemnist': 'microscopy', 'organamnist': 'ct', 'organcmnist': 'ct', 'organsmnist': 'ct'}  # the twelve 2-D flags
+MEDMNIST_CLASSES = {'pathmnist': 9, 'chestmnist': 14, 'pneumoniamnist': 2, 'dermamnist': 7, 'octmnist': 4, 'retinamnist': 5,
+                    'breastmnist': 2, 'bloodmnist': 8, 'tissuemnist': 8, 'organamnist': 11, 'organcmnist': 11, 'organsmnist': 11}
+MEDMNIST_MODALITY_NAMES = {**MODALITY_NAMES, 'ultrasound': 'breast ultrasound', 'microscopy': 'microscopy', 'ct': 'abdominal CT'}
 MEDMNIST_SPLITS = ('train', 'val', 'test')
 _MEDMNIST_NAME = re.compile(r'^([a-z0-9]+mnist(?:3d)?)(?:_(\d+))?\.npz$')
 
@@ -255,7 +258,7 @@ def medmnist_files(folder, # folder holding MedMNIST .npz files
         found = {g: found[g] for g in flags}
     if not found: raise FileNotFoundError(f"no MedMNIST .npz file in {folder}; {_medmnist_hint(folder)}")
     unknown = sorted(set(found) - set(MEDMNIST_MODALITY))
-    if unknown: raise ValueError(f"MedMNIST flag(s) {unknown} in {folder} have no modality; known flags: {MEDMNIST_MODALITY} (pass flags=[...] to choose files)")
+    if unknown: raise ValueError(f"MedMNIST flag(s) {unknown} in {folder} are not 2-D MedMNIST datasets; known flags: {', '.join(MEDMNIST_MODALITY)} (pass flags=[...] to choose files)")
     pick = lambda rs: min([r for r in rs if r >= size], default=max(rs)) if size else max(rs)
     return {g: rs[pick(rs)] for g, rs in sorted(found.items())}
 

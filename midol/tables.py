@@ -13,11 +13,11 @@ from .registry import find_dataset
 from .evaluate import RESULT_COLUMNS, FLOOR_ROWS, CEILING_ROWS
 
 # %% auto #0
-__all__ = ['ABLATION_ROWS', 'REFERENCE_ROWS', 'TABLE2_ROWS', 'MD', 'TEX', 'CLAIMS', 'PAPER_TABLES', 'PAPER_BLOCKS', 'QUOTED_P',
-           'ttest', 'ttest_from_stats', 'sig_mark', 'per_pretraining_seed', 'aggregate', 'with_ranks', 'format_cell',
-           'wide_table', 'markdown_text', 'latex_text', 'write_table', 'compare', 'claim_verdicts', 'verdict_lines',
-           'variant_seed', 'claim_quantities', 'paper_data_dir', 'load_paper_table', 'paper_dataset', 'paper_layout',
-           'write_paper_table', 'audit_marks', 'audit_quoted']
+__all__ = ['ABLATION_ROWS', 'REFERENCE_ROWS', 'TABLE2_ROWS', 'MD', 'TEX', 'CLAIMS', 'PAPER_TABLES', 'PAPER_BLOCKS',
+           'OTHER_BLOCKS', 'QUOTED_P', 'ttest', 'ttest_from_stats', 'sig_mark', 'per_pretraining_seed', 'aggregate',
+           'with_ranks', 'format_cell', 'wide_table', 'markdown_text', 'latex_text', 'write_table', 'compare',
+           'claim_verdicts', 'verdict_lines', 'variant_seed', 'claim_quantities', 'paper_data_dir', 'load_paper_table',
+           'paper_dataset', 'paper_layout', 'write_paper_table', 'audit_marks', 'audit_quoted']
 
 # %% ../nbs/04b_tables.ipynb #d164fd33
 def ttest(a, b,               # per-seed values of the two entries
@@ -93,9 +93,11 @@ def format_cell(entry,          # a row with mean, std, mark, rank
                 fmt:dict,       # MD or TEX
                 decimals:int=2,
                )->str:
-    "One table entry: mean ± std, mark, bold when first and underlined when second."
+    "One table entry: mean ± std (the mean alone when std is undefined: one seed), mark, bold when first and underlined when second."
     mark = {'‡': fmt['dag'], 'n.s.': fmt['ns']}.get(entry.get('mark', '') or '', '')
-    text = f"{entry['mean']:.{decimals}f}{fmt['pm']}{entry['std']:.{decimals}f}{mark}"
+    std = entry.get('std')
+    spread = '' if std is None or not np.isfinite(std) else f"{fmt['pm']}{std:.{decimals}f}"
+    text = f"{entry['mean']:.{decimals}f}{spread}{mark}"
     return fmt['b'].format(text) if entry['rank'] == 1 else fmt['u'].format(text) if entry['rank'] == 2 else text
 
 # %% ../nbs/04b_tables.ipynb #ee26a609
@@ -181,8 +183,10 @@ def claim_verdicts(per_seed:pd.DataFrame, # one row per (variant, seed) with the
 # %% ../nbs/04b_tables.ipynb #c3a9e0b6
 def verdict_lines(verdicts:pd.DataFrame)->list: # claim_verdicts output
     "One plain sentence per comparison, with the numbers behind it."
+    pm = lambda m, s: f"{m:.3f}" + (f" ± {s:.3f}" if np.isfinite(s) else '')          # one seed: no ± nan
     say = lambda r: (f"{r.claim}: {r.higher} > {r.than} in {r.quantity} {r.verdict} "
-                     f"({r.mean_a:.3f} ± {r.std_a:.3f} vs {r.mean_b:.3f} ± {r.std_b:.3f}, {r.n_a} and {r.n_b} pretraining seeds, p = {r.p:.3g})")
+                     f"({pm(r.mean_a, r.std_a)} vs {pm(r.mean_b, r.std_b)}, {r.n_a} and {r.n_b} pretraining seeds, "
+                     + (f"p = {r.p:.3g})" if np.isfinite(r.p) else "too few seeds for a t-test)"))
     return [say(r) for r in verdicts.itertuples()]
 
 # %% ../nbs/04b_tables.ipynb #c3a9e0ba
@@ -226,6 +230,7 @@ def load_paper_table(name:str, # 'table2', 'table3', 'table5' (or the file stem)
 # %% ../nbs/04b_tables.ipynb #4a937fd9
 PAPER_BLOCKS = {'fundus': 'Retinology (Fundus)', 'oct': 'Ophthalmology (OCT)', 'path': 'Histopathology (Pathology)',
                 'derm': 'Dermatology (Dermoscopy)', 'xray': 'Radiology (X-ray)'}  # Tables 3 and 5's modality blocks, in order
+OTHER_BLOCKS = {'ultrasound': 'Ultrasound', 'microscopy': 'Microscopy', 'ct': 'Abdominal CT'}  # modalities of other data (MedMNIST), after them
 
 # %% ../nbs/04b_tables.ipynb #36b1891e
 def paper_dataset(name:str,        # a dataset name of a results file
@@ -236,7 +241,7 @@ def paper_dataset(name:str,        # a dataset name of a results file
     except KeyError: entry = None
     if entry is not None: return PAPER_BLOCKS[entry.modality], entry.table_name
     modality = (modalities or {}).get(name) or next((m for m in MODALITIES if name.lower().endswith(m)), None)
-    return PAPER_BLOCKS.get(modality, 'Other'), None
+    return {**PAPER_BLOCKS, **OTHER_BLOCKS}.get(modality, 'Other'), None
 
 # %% ../nbs/04b_tables.ipynb #4c3e90cc
 def _one_protocol(agg:pd.DataFrame, protocol)->pd.DataFrame:
@@ -261,7 +266,7 @@ def paper_layout(results:pd.DataFrame, # rows of results.csv, or aggregate()'s o
     theirs = (paper[paper.dataset.isin(ours.dataset)]                                   # the paper's rows, shared datasets only
               .assign(row=lambda p: p.row + ' (paper)', block=lambda p: p.modality, source='paper'))
     both = pd.concat([theirs, ours], ignore_index=True)[['block', 'row', 'dataset', 'metric', 'mean', 'std', 'mark', 'source']]
-    order = {b: i for i, b in enumerate([*PAPER_BLOCKS.values(), 'Other'])}
+    order = {b: i for i, b in enumerate([*PAPER_BLOCKS.values(), *OTHER_BLOCKS.values(), 'Other'])}
     both = both.sort_values('block', key=lambda b: b.map(order), kind='stable')
     return both.assign(block='Table 5') if table == 'table5' else both
 

@@ -1,15 +1,17 @@
-"""The MedMNIST-5 recipe through papermill, as a user runs it: the error that names the missing files, and the whole
-recipe (pretraining of the four variants, evaluation, Table 3 analogue, Fig. 3a and Fig. 5) on small MedMNIST-layout
-files of the five modalities, then a rerun that skips every step. The unit checks live in nbs/06b_medmnist.ipynb."""
+"""The MedMNIST recipe through papermill, as a user runs it: the errors for a folder it cannot use (one modality, a file
+that is not MedMNIST), and the whole recipe (pretraining of the four variants, evaluation, Table 3 analogue beside
+MedMNIST v2's baselines, the claims, Fig. 3a and Fig. 5) on small MedMNIST-layout files of two and of three
+modalities, then a rerun that skips every step. The unit checks live in nbs/06b_medmnist.ipynb."""
 import json, os, re, subprocess, sys
 from pathlib import Path
-import pandas as pd, pytest
+import numpy as np, pandas as pd, pytest
 from midol.testing import write_medmnist
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 ENV = dict(os.environ, OMP_NUM_THREADS='1', PYTHONHASHSEED='0')
-FIVE = (('chestmnist', 28, 1), ('retinamnist', 28, 3), ('octmnist', 28, 1), ('dermamnist', 28, 3), ('pathmnist', 28, 3))
+THREE = (('retinamnist', 28, 3), ('pneumoniamnist', 28, 1), ('breastmnist', 28, 1))   # fundus, X-ray, ultrasound
+TWO = (('bloodmnist', 28, 3), ('organamnist', 28, 1))                                   # microscopy, CT
 
 
 def _recipe(tmp, folder, *extra):
@@ -27,39 +29,75 @@ def _steps(tmp):
     return {name: status for name, status in re.findall(r'^\[\s*\d+/\d+\]\s+(\S+)\s+(\S+)', text, re.M)}
 
 
-def test_missing_files_are_named_with_their_fetch_command(tmp_path):
-    write_medmnist(tmp_path / 'mnist', flags=FIVE[2:], n=2)                    # no X-ray, no fundus file
-    r = _recipe(tmp_path, tmp_path / 'mnist')
+def _refused(tmp, folder, *parts):
+    "The recipe fails on `folder` before doing anything, with an error holding every one of `parts`."
+    r = _recipe(tmp, folder)
     assert r.returncode != 0
     err = r.stderr + r.stdout
-    for part in ('chestmnist.npz', 'retinamnist.npz', 'medmnist.ChestMNIST', 'medmnist.RetinaMNIST', str(tmp_path / 'mnist')):
-        assert part in err, part
-    assert not (tmp_path / 'runs').exists()                                     # it stopped before doing anything
+    for part in parts: assert part in err, part
+    assert not (tmp / 'runs').exists()                                          # it stopped before doing anything
+
+
+def test_one_modality_is_refused(tmp_path):
+    write_medmnist(tmp_path / 'mnist', flags=(('pneumoniamnist', 28, 1), ('chestmnist', 28, 1)), n=2)   # two files, both X-ray
+    _refused(tmp_path, tmp_path / 'mnist', 'one modality only (chest X-ray', 'at least two', str(tmp_path / 'mnist'))
+
+
+def test_a_file_that_is_not_medmnist_is_refused(tmp_path):
+    write_medmnist(tmp_path / 'mnist', flags=THREE, n=2)
+    np.savez(tmp_path / 'mnist' / 'cifar10.npz', x=np.zeros(2))
+    _refused(tmp_path, tmp_path / 'mnist', "not MedMNIST 2-D files: ['cifar10.npz']", 'breastmnist')
+    (tmp_path / 'mnist' / 'cifar10.npz').unlink()
+    np.savez(tmp_path / 'mnist' / 'dermamnist.npz', images=np.zeros((2, 28, 28), np.uint8))   # a MedMNIST name, other contents
+    _refused(tmp_path, tmp_path / 'mnist', 'dermamnist.npz is not a MedMNIST file', "lacks ['train_images'")
+
+
+def _check_run(tmp, flags, runs, experts):
+    "The outputs of a finished recipe on the files `flags`, with pretraining runs `runs` of `experts` experts."
+    figs, base = tmp / 'figures', tmp / 'runs' / 'medmnist' / 'tiny-28px'
+    n_modalities = len({f for f, _, _ in flags})
+    for name in runs:
+        cfg = json.loads((base / 'pretrain' / name / 'config.json').read_text())
+        assert cfg['data'] == f"medmnist:{base / 'files'}" and cfg['num_experts'] == experts
+        summary = json.loads((base / 'pretrain' / name / 'summary.json').read_text())
+        if not name.startswith('dino'): assert np.shape(summary['routing_matrix']) == (n_modalities, experts)
+    res = pd.read_csv(base / 'evaluate' / 'results.csv')
+    assert set(res.dataset) == {f for f, _, _ in flags} and set(runs) <= set(res.encoder)
+    assert set(res.protocol) == {'knn', 'logreg'}
+    for protocol in ('knn', 'logreg'): assert (figs / 'tables' / f'table3_{protocol}.md').stat().st_size > 0
+    for name in ('fig3a_routing', 'fig5_tsne'):
+        for ext in ('png', 'pdf'): assert (figs / f'{name}.{ext}').stat().st_size > 0, name
+    assert (figs / 'tables' / 'claim_verdicts.csv').is_file() and (figs / 'tables' / 'claim_quantities.csv').is_file()
+    return res, (figs / 'README.md').read_text()
 
 
 @pytest.mark.slow
-def test_recipe_end_to_end_on_five_modalities_and_rerun_skips(tmp_path):
-    write_medmnist(tmp_path / 'mnist', flags=FIVE, n=(24, 8, 8))
-    r = _recipe(tmp_path, tmp_path / 'mnist')
+def test_recipe_on_two_modalities_with_two_pretraining_seeds_and_rerun_skips(tmp_path):
+    write_medmnist(tmp_path / 'mnist', flags=TWO, n=(24, 8, 8))
+    r = _recipe(tmp_path, tmp_path / 'mnist', '-p', 'pretrain_seeds', '2')
     assert r.returncode == 0, r.stderr[-4000:]
-    figs, runs = tmp_path / 'figures', tmp_path / 'runs' / 'medmnist' / 'tiny-28px'
-    for v in ('dino', 'moe', 'moe_route', 'midol'):
-        summary = json.loads((runs / 'pretrain' / v / 'summary.json').read_text())
-        assert json.loads((runs / 'pretrain' / v / 'config.json').read_text())['data'] == f"medmnist:{runs / 'files'}"
-        if v != 'dino': assert len(summary['routing_matrix']) == 5                # one row per modality
-    res = pd.read_csv(runs / 'evaluate' / 'results.csv')
-    assert set(res.dataset) == {f for f, _, _ in FIVE} and set(res.encoder) == {'dino', 'moe', 'moe_route', 'midol'}
-    for protocol in ('knn', 'linear'):
-        text = (figs / 'tables' / f'table3_{protocol}.md').read_text()
-        for block in ('Retinology (Fundus)', 'Ophthalmology (OCT)', 'Histopathology (Pathology)', 'Dermatology (Dermoscopy)', 'Radiology (X-ray)'):
-            assert block in text, block
-        assert 'chestmnist AUC' in text and 'pathmnist ACC' in text
-    assert 'SwAVDerm' in (figs / 'tables' / 'table3_paper.md').read_text()        # the paper's rows for HAM10000 (and NIH)
-    for name in ('fig3a_routing', 'fig5_tsne'):
-        for ext in ('png', 'pdf'): assert (figs / f'{name}.{ext}').stat().st_size > 0, name
-    assert 'dermamnist.npz' in (figs / 'README.md').read_text()
-    assert set(_steps(tmp_path).values()) == {'ran'}
-    r = _recipe(tmp_path, tmp_path / 'mnist')                                   # a rerun skips pretraining and evaluation
+    runs = [f'{v}@{s}' for s in (0, 1) for v in ('dino', 'moe', 'moe_route', 'midol')]
+    res, readme = _check_run(tmp_path, TWO, runs, experts=2)                    # one expert per modality by default
+    assert {'random init', 'pixels', 'supervised'} <= set(res.encoder)
+    text = (tmp_path / 'figures' / 'tables' / 'table3_logreg.md').read_text()
+    for block in ('Microscopy', 'Abdominal CT'): assert block in text, block
+    assert '± nan' not in text and 'supervised' in text
+    assert 'bloodmnist.npz' in readme and 'routing NMI of midol' in readme
+    assert set(_steps(tmp_path).values()) == {'ran'} and len(_steps(tmp_path)) == len(runs) + 2
+    r = _recipe(tmp_path, tmp_path / 'mnist', '-p', 'pretrain_seeds', '2')       # a rerun skips pretraining and evaluation
     assert r.returncode == 0, r.stderr[-4000:]
     steps = _steps(tmp_path)
     assert all(steps[s] == 'skipped' for s in steps if s != 'tables-and-figures'), steps
+
+
+@pytest.mark.slow
+def test_recipe_on_three_modalities_with_more_experts(tmp_path):
+    write_medmnist(tmp_path / 'mnist', flags=THREE, n=(24, 8, 8))
+    r = _recipe(tmp_path, tmp_path / 'mnist', '-p', 'pretrain_seeds', '1', '-p', 'num_experts', '4', '-p', 'reference_rows', 'False')
+    assert r.returncode == 0, r.stderr[-4000:]
+    _, readme = _check_run(tmp_path, THREE, ['dino', 'moe', 'moe_route', 'midol'], experts=4)
+    text = (tmp_path / 'figures' / 'tables' / 'table3_knn.md').read_text()
+    for block in ('Retinology (Fundus)', 'Radiology (X-ray)', 'Ultrasound'): assert block in text, block
+    assert 'ResNet-18 (28) [MedMNIST v2]' in text and 'auto-sklearn [MedMNIST v2]' in text   # the published rows beside ours
+    assert 'ZhangCXR' in (tmp_path / 'figures' / 'tables' / 'table3_paper.md').read_text()   # the paper's rows for pneumoniamnist
+    for name in ('retinamnist.npz', 'pneumoniamnist.npz', 'breastmnist.npz', 'breast ultrasound'): assert name in readme, name

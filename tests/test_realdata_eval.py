@@ -5,6 +5,8 @@ import json, os, subprocess, sys
 from pathlib import Path
 import pandas as pd, pytest, torch
 from safetensors.torch import save_file
+from midol.evaluate import load_encoder
+from midol.model import backbone_spec, create_backbone
 from midol.testing import TINY_SWIN, tiny_swin, write_medmnist, write_manifest, write_image_folder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,3 +55,9 @@ def test_evaluate_driver_reads_every_kind_of_data(tmp_path):
         text = (figs / 'tables' / f'table3_{protocol}.md').read_text()
         for name in ('pathmnist', 'chestmnist', 'mine', 'lesions', 'APTOS', 'RETFound (paper)'): assert name in text, (protocol, name)
     assert not (figs / 'tables' / 'table2_ablation.md').exists()                               # no SynthMed-5 table for real data
+
+
+def test_random_init_takes_midol_arch_names():
+    "'random:swin_cpu' names midol's own architecture (not a timm name): the random-init floor of a cpu run."
+    enc = load_encoder('random:swin_cpu')
+    assert enc.num_features == create_backbone(backbone_spec('swin_cpu')).num_features and not enc.training
