@@ -39,6 +39,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                              'midol.bench.loss_scaling': ('bench.html#loss_scaling', 'midol/bench.py'),
                              'midol.bench.main': ('bench.html#main', 'midol/bench.py'),
                              'midol.bench.memory_snapshot': ('bench.html#memory_snapshot', 'midol/bench.py'),
+                             'midol.bench.paper_sinkhorn_call': ('bench.html#paper_sinkhorn_call', 'midol/bench.py'),
                              'midol.bench.peak_rss_bytes': ('bench.html#peak_rss_bytes', 'midol/bench.py'),
                              'midol.bench.plot_scaling': ('bench.html#plot_scaling', 'midol/bench.py'),
                              'midol.bench.ratios_of': ('bench.html#ratios_of', 'midol/bench.py'),

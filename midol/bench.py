@@ -12,7 +12,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from matplotlib.figure import Figure
 from fastcore.script import call_parse, bool_arg
 from .data import index_tensor
-from .model import create_backbone, backbone_spec, multicrop_features, VARIANTS, FIDELITIES, SWIN_PAPER
+from .model import (create_backbone, backbone_spec, multicrop_features, model_config, teacher_routing, VARIANTS,
+                         FIDELITIES, SWIN_PAPER)
 from .routing import sinkhorn_knopp, l_cst
 from .pretrain import (PRESETS, resolve_config, build_model, pretrain_dataset, epoch_batches, steps_per_epoch,
                             param_groups, base_lr, run_schedules, apply_schedules, seed_step, optimizer_step, clip_gradients,
@@ -20,11 +21,12 @@ from .pretrain import (PRESETS, resolve_config, build_model, pretrain_dataset, e
 from .reproduce import machine_info
 
 # %% auto #0
-__all__ = ['TARGETS', 'CONFIG_KEYS', 'sync', 'interleave', 'bench_config', 'RandomImages', 'bench_dataset', 'floor_step',
-           'TrainStep', 'Loop', 'checkpoint_seconds', 'checkpoints_per_step', 'count_flops', 'first_images',
-           'peak_rss_bytes', 'rss_bytes', 'memory_snapshot', 'count_ops', 'l_cst_call', 'sinkhorn_call', 'fit_slope',
-           'loss_scaling', 'plot_scaling', 'host_syncs', 'targets_met', 'BenchSettings', 'build_configs', 'ratios_of',
-           'time_configs', 'loop_costs', 'flops_per_image', 'run_bench', 'format_table', 'main']
+__all__ = ['SCALED', 'TARGETS', 'CONFIG_KEYS', 'sync', 'interleave', 'bench_config', 'RandomImages', 'bench_dataset',
+           'floor_step', 'TrainStep', 'Loop', 'checkpoint_seconds', 'checkpoints_per_step', 'count_flops',
+           'first_images', 'peak_rss_bytes', 'rss_bytes', 'memory_snapshot', 'count_ops', 'l_cst_call', 'sinkhorn_call',
+           'paper_sinkhorn_call', 'fit_slope', 'loss_scaling', 'plot_scaling', 'host_syncs', 'targets_met',
+           'BenchSettings', 'build_configs', 'ratios_of', 'time_configs', 'loop_costs', 'flops_per_image', 'run_bench',
+           'format_table', 'main']
 
 # %% ../nbs/07_bench.ipynb #eaa62c8a
 def sync(device:str|torch.device):
@@ -230,9 +232,15 @@ def l_cst_call(b:int, m:int=8, v_t:int=2, d:int=256, n:int=5, device='cpu', seed
 
 # %% ../nbs/07_bench.ipynb #7df9c3a6
 def sinkhorn_call(b:int, v_t:int=2, n:int=5, iters:int=100, device='cpu', seed:int=0):
-    "A callable running Sinkhorn–Knopp (paper mode: logits / 0.04, ε 0.05, `iters` iterations) on V_t·B rows."
+    "A callable running `iters` fixed iterations of Sinkhorn–Knopp (logits / 0.04, ε 0.05) on V_t·B rows."
     s = torch.randn(v_t * b, n, generator=torch.Generator().manual_seed(seed)).to(device) / 0.04  # [V_t*B, N]
     return lambda: sinkhorn_knopp(s, 0.05, iters)
+
+def paper_sinkhorn_call(b:int, v_t:int=2, n:int=5, logit_std:float=1.0, device='cpu', seed:int=0):
+    "A callable running the `paper` mode's teacher routing (converged Sinkhorn, tol 0.01) on V_t·B Gaussian logit rows."
+    logits = torch.randn(v_t * b, n, generator=torch.Generator().manual_seed(seed)).to(device) * logit_std  # [V_t*B, N]
+    cfg = model_config('paper', num_experts=n, n_global=v_t)
+    return lambda: teacher_routing(logits, cfg)  # [V_t, B, N]
 
 # %% ../nbs/07_bench.ipynb #8445ea80
 def fit_slope(sizes, times)->float:
@@ -240,13 +248,16 @@ def fit_slope(sizes, times)->float:
     return float(np.polyfit(np.log(np.asarray(sizes, float)), np.log(np.asarray(times, float)), 1)[0])
 
 # %% ../nbs/07_bench.ipynb #a5161885
+SCALED = (('l_cst', l_cst_call), ('sinkhorn', sinkhorn_call), ('sinkhorn_paper', paper_sinkhorn_call))  # timed against B
+
 def loss_scaling(sizes=(64, 128, 256, 512, 1024), # batch sizes B (images), log-spaced
                  repeats:int=5, warmup:int=1, device='cpu')->dict:
-    "Median seconds of L_cst (fwd + bwd) and Sinkhorn per B, fitted exponents, and op counts at the smallest and largest B."
-    fns = {(k, b): mk(b, device=device) for b in sizes for k, mk in (('l_cst', l_cst_call), ('sinkhorn', sinkhorn_call))}
+    "Median seconds of L_cst (fwd + bwd) and both Sinkhorns per B, fitted exponents, and op counts at the smallest and largest B."
+    fns = {(k, b): mk(b, device=device) for b in sizes for k, mk in SCALED}
     t = interleave({f'{k}/{b}': f for (k, b), f in fns.items()}, repeats, warmup, device)
-    out = dict(sizes=list(map(int, sizes)), views_per_image=8, teacher_views=2, dim=256, experts=5, sinkhorn_iters=100)
-    for k in ('l_cst', 'sinkhorn'):
+    out = dict(sizes=list(map(int, sizes)), views_per_image=8, teacher_views=2, dim=256, experts=5,
+               sinkhorn='a fixed 100 iterations', sinkhorn_paper='paper mode: converged to tol 0.01, logit std 1')
+    for k, _ in SCALED:
         med = [statistics.median(t[f'{k}/{b}']) for b in sizes]
         out[k] = dict(median_s=med, slope=fit_slope(sizes, med),
                       ops=[count_ops(fns[(k, sizes[0])]), count_ops(fns[(k, sizes[-1])])])
@@ -257,7 +268,8 @@ def plot_scaling(sc:dict, path=None)->Figure: # sc: loss_scaling's result
     "Log-log plot of the L_cst and Sinkhorn times against B with the fitted slopes and a B² guide; saved when `path`."
     fig = Figure(figsize=(4.2, 3), dpi=80); ax = fig.add_subplot()
     b = np.asarray(sc['sizes'], float)
-    for k, c in (('l_cst', 'tab:blue'), ('sinkhorn', 'tab:orange')):
+    for k, c in (('l_cst', 'tab:blue'), ('sinkhorn', 'tab:orange'), ('sinkhorn_paper', 'tab:green')):
+        if k not in sc: continue
         t = np.asarray(sc[k]['median_s']) * 1e3
         fit = np.exp(np.polyval(np.polyfit(np.log(b), np.log(t), 1), np.log(b)))
         ax.loglog(b, t, 'o', color=c, label=f"{k} (slope {sc[k]['slope']:.2f})"); ax.loglog(b, fit, '-', color=c, lw=1)
@@ -447,8 +459,8 @@ def format_table(res:dict)->str:
                  (f", CUDA peak of the loop {c['loop']['cuda_peak_bytes'] / 2**30:.2f} GiB" if 'cuda_peak_bytes' in c['loop'] else ''))
     if 'scaling' in res:
         s = res['scaling']
-        for k in ('l_cst', 'sinkhorn'):
-            lines.append(f"{k:8s} B={s['sizes']}: " + ' '.join(f"{t * 1e3:.2f}" for t in s[k]['median_s'])
+        for k in [k for k, _ in SCALED if k in s]:
+            lines.append(f"{k:14s} B={s['sizes']}: " + ' '.join(f"{t * 1e3:.2f}" for t in s[k]['median_s'])
                          + f" ms, slope {s[k]['slope']:.2f}, ops {s[k]['ops'][0]} -> {s[k]['ops'][1]}")
     return '\n'.join(lines)
 

@@ -39,3 +39,5 @@ def test_cli_tiny_writes_json_and_plot(tmp_path):
         s = res['scaling'][k]
         assert len(s['median_s']) == 2 and all(_positive(t) for t in s['median_s'])
         assert s['ops'][0] == s['ops'][1], k       # the same program for 64 and 128 images: no loop over images
+    paper = res['scaling']['sinkhorn_paper']                 # the converged Sinkhorn: its iteration count may vary with B
+    assert len(paper['median_s']) == 2 and all(_positive(t) for t in paper['median_s'])
