@@ -21,7 +21,7 @@ __all__ = ['MEDMNIST_SIZES', 'PAPER_COUNTERPARTS', 'MEDMNIST_KEYS', 'MEDMNIST_V2
            'medmnist_file_name', 'fetch_command', 'flag_of', 'check_medmnist_file', 'find_medmnist', 'run_modalities',
            'run_names', 'recipe_layout', 'link_files', 'pretrain_params', 'published_rows', 'write_table3',
            'paper_counterparts', 'seed_runs', 'routing_panels', 'sample_test_images', 'embedding_panels', 'plot_groups',
-           'recipe_claims', 'file_md5', 'supervised_lines', 'write_recipe_readme']
+           'recipe_claims', 'routing_lines', 'file_md5', 'supervised_lines', 'write_recipe_readme']
 
 # %% ../nbs/06b_medmnist.ipynb #0139c7e8
 MEDMNIST_SIZES = (28, 64, 128, 224)                              # the sides MedMNIST ships
@@ -244,6 +244,14 @@ def recipe_claims(results:pd.DataFrame, # rows of results.csv
     quantities.to_csv(Path(tables_dir) / 'claim_quantities.csv', index=False); verdicts.to_csv(Path(tables_dir) / 'claim_verdicts.csv', index=False)
     return quantities, verdicts
 
+# %% ../nbs/06b_medmnist.ipynb #b14bca7e
+def routing_lines(quantities:pd.DataFrame, # recipe_claims' quantities: variant, seed, routing_nmi
+                 )->list:                  # one sentence per MoE variant
+    "The routing NMI of each variant on the real training images, mean ± std over its pretraining seeds."
+    nmi = quantities.dropna(subset=['routing_nmi']).groupby('variant', sort=False)['routing_nmi'].agg(['mean', 'std', 'size'])
+    return [f"routing NMI of {v} on the real training images: {r['mean']:.3f}" + (f" ± {r['std']:.3f}" if r['size'] > 1 else '')
+            + f" ({int(r['size'])} pretraining seed{'s' if r['size'] > 1 else ''})" for v, r in nmi.iterrows()]
+
 # %% ../nbs/06b_medmnist.ipynb #ee60b980
 def file_md5(path)->str:
     "The MD5 of a file's bytes, the checksum MedMNIST publishes."
@@ -273,6 +281,7 @@ def write_recipe_readme(fig_dir,       # the recipe's figures folder
                         findings=(),   # lines on what the run shows (routing, verdicts, baselines)
                        )->Path:
     "Write <fig_dir>/README.md: the command, the files by MD5, the machine, the findings, every output and the time of each step."
+    ran = lambda r: r.get('last_run_seconds') or r['seconds']                      # a skipped step: the time of its last run
     fig_dir = Path(fig_dir); outputs = sorted(str(p.relative_to(fig_dir)) for p in fig_dir.rglob('*') if p.is_file() and p.name != 'README.md')
     lines = ['# MedMNIST: tables and figures', '', f"Made by `{command}` (papermill runs `nbs/06b_medmnist.ipynb`), "
              f"finished {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}.", '',
@@ -281,7 +290,8 @@ def write_recipe_readme(fig_dir,       # the recipe's figures folder
              *[f'| {MEDMNIST_MODALITY_NAMES[MEDMNIST_MODALITY[g]]} | `{Path(f).name}` | `{file_md5(f)}` |' for g, f in files.items()], '',
              *([ '## What it shows', '', *[f'- {l}' for l in findings], ''] if findings else []),
              'Outputs: ' + ', '.join(f'`{o}`' for o in outputs) + '.', '',
-             f'Steps: {sum(r["seconds"] for r in log):.0f} s (a skipped step counts the time it took when it ran).', '',
-             '| step | status | seconds |', '|---|---|---|', *[f"| {r['step']} | {r['status']} | {r['seconds']:.0f} |" for r in log]]
+             f'Steps: {sum(map(ran, log)):.0f} s in all, each step timed when it last ran (a skipped step ran in an earlier call; '
+             'with JOBS=2 two pretraining runs overlap, so the wall time is shorter than the sum).', '',
+             '| step | status | seconds when it ran |', '|---|---|---|', *[f"| {r['step']} | {r['status']} | {ran(r):.0f} |" for r in log]]
     (fig_dir / 'README.md').write_text('\n'.join(lines) + '\n')
     return fig_dir / 'README.md'
