@@ -221,11 +221,13 @@ def previous_checkpoint(path:Path)->Path: return path.with_name(path.stem + '.pr
 
 def _keep_previous(path:Path):
     "Make the current checkpoint `path` also the previous one, in one rename (a hard link; a copy where links fail)."
-    link = _tmp_name(previous_checkpoint(path))
+    prev = previous_checkpoint(path)
+    if prev.exists() and os.path.samefile(path, prev): return  # kept already (a run ended between the two renames)
+    link = _tmp_name(prev)
     try: os.link(path, link)
     except OSError: shutil.copyfile(path, link)
     crash_point('ckpt-prev-linked')
-    os.replace(link, previous_checkpoint(path)); crash_point('ckpt-prev-saved')
+    os.replace(link, prev); crash_point('ckpt-prev-saved')
 
 def save_checkpoint(state:dict, path:str|Path):
     "Write `state` to `path` as one self-checking file, keeping the checkpoint it replaces as checkpoint.prev.pt."

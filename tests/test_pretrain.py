@@ -36,12 +36,14 @@ def _wait_for_rows(hist, rows, proc, need_checkpoint=False, timeout=120):
 def test_kill_and_resume_matches_uninterrupted(tmp_path):
     ref, cut = tmp_path / 'ref', tmp_path / 'cut'
     common = ['--preset', 'tiny', '--epochs', 4, '--resume', 'False']
-    subprocess.run(_cli(*common, '--out-dir', ref), check=True, env=ENV, cwd=ROOT, capture_output=True)
+    r = subprocess.run(_cli(*common, '--out-dir', ref), env=ENV, cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
     p = subprocess.Popen(_cli(*common, '--out-dir', cut), env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _wait_for_rows(cut / 'history.csv', 5, p, need_checkpoint=True)   # kill it hard a few steps in, past a checkpoint
     p.send_signal(signal.SIGKILL); p.wait()
     assert not (cut / 'summary.json').exists(), 'the run finished before it could be killed'
-    subprocess.run(_cli('--preset', 'tiny', '--epochs', 4, '--resume', 'True', '--out-dir', cut), check=True, env=ENV, cwd=ROOT, capture_output=True)
+    r = subprocess.run(_cli('--preset', 'tiny', '--epochs', 4, '--resume', 'True', '--out-dir', cut), env=ENV, cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, f'the resumed run failed (exit {r.returncode}):\n{r.stderr[-3000:]}'
     a, b = pd.read_csv(ref / 'history.csv'), pd.read_csv(cut / 'history.csv')
     assert a.step.tolist() == b.step.tolist()
     pd.testing.assert_frame_equal(a.tail(5).reset_index(drop=True), b.tail(5).reset_index(drop=True), rtol=1e-5)
