@@ -4,7 +4,8 @@ then the heads and losses timed alone on features of the right shapes, then torc
 import statistics, sys, time
 import torch
 from torch.profiler import profile, ProfilerActivity
-from midol.bench import bench_config, bench_dataset, make_multicrop, TrainStep, floor_step
+from midol.bench import bench_config, bench_dataset, TrainStep, floor_step
+from midol.pretrain import multicrop
 from midol.model import multicrop_features, teacher_routing
 from midol.pretrain import clip_gradients
 from midol.routing import sinkhorn_knopp, l_cst
@@ -13,7 +14,7 @@ torch.set_num_threads(1)
 preset, variant, fid = (sys.argv[1:] + ['cpu', 'midol', 'paper'][len(sys.argv) - 1:])[:3]
 cfg = bench_config(preset, variant, fid)
 x = bench_dataset(cfg).images[:cfg['batch_size']]
-views = make_multicrop(cfg)(x, generator=torch.Generator().manual_seed(0))
+views = multicrop(cfg)(x, generator=torch.Generator().manual_seed(0))
 ts, fl = TrainStep(cfg), floor_step(cfg)
 m, c = ts.model, ts.model.cfg
 

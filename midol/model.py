@@ -95,9 +95,10 @@ class ModelConfig:
     route_temp_teacher: float = 0.04
     sinkhorn_form: str = 'paper'      # 'paper': log domain, views jointly | 'released': sinkhorn_released per view
     sinkhorn_eps: float = 0.05
-    sinkhorn_iters: int = 100
+    sinkhorn_iters: int = 100         # fixed iterations: the released form, or the paper form when sinkhorn_tol = 0
     sinkhorn_tol: float = 0.0         # > 0 (paper form): iterate until every expert's mass is within tol of 1/N
     sinkhorn_max_iters: int = 5000    # ... at most this many iterations (sinkhorn_converged)
+    sinkhorn_local_total: bool = False # released form on several ranks: first normalisation by each rank's own total
     route_clamp: float = 1e-12
     route_direction: str = 's_log_t'  # 's_log_t' (−Σ a_S log a_T) | 'ce' (−Σ a_T log a_S)
     tau_cst: float = 0.04
@@ -126,7 +127,8 @@ def model_config(fidelity:str='paper', # 'paper' | 'official'
                       dispatch='teacher' if balanced else 'self', teacher_self_route='a_t' if paper else 'gate',
                       teacher_train=not paper, gate_init_std=0.0 if paper else 0.02,
                       sinkhorn_form='paper' if paper else 'released', sinkhorn_iters=100 if paper else 3,
-                      sinkhorn_tol=0.01 if paper else 0.0)  # paper: iterate to a balanced plan
+                      sinkhorn_tol=0.01 if paper else 0.0,  # paper: iterate to a balanced plan
+                      sinkhorn_local_total=not paper)
     cfg = replace(cfg, **overrides)
     if 'backbone' not in overrides: cfg.backbone = backbone_spec(cfg.arch, cfg.img_size, cfg.drop_path_rate)
     return cfg
@@ -183,7 +185,7 @@ def teacher_routing(logits:torch.Tensor, # [V_t*B, N] clean teacher router logit
     if cfg.sinkhorn_form == 'released':
         per_view = scores.view(cfg.n_global, -1, n)  # [V_t, B, N]
         a_t = torch.stack([sinkhorn_released(view, cfg.sinkhorn_eps, cfg.sinkhorn_iters, cfg.route_clamp,
-                                             cfg.gather_distributed) for view in per_view])  # [V_t, B, N]
+                                             cfg.gather_distributed, cfg.sinkhorn_local_total) for view in per_view])  # [V_t, B, N]
     elif cfg.sinkhorn_tol > 0:  # converged plan: fixes the dead expert of a sharp router (02b_routing)
         a_t = sinkhorn_converged(scores, cfg.sinkhorn_eps, cfg.sinkhorn_tol, cfg.sinkhorn_max_iters,
                                  gather=cfg.gather_distributed)  # [V_t*B, N]

@@ -47,6 +47,7 @@ def sinkhorn_released(scores:torch.Tensor, # [B, N] routing scores (router logit
                       n_iters:int=3,       # iterations (the released setting is 3)
                       floor:float=1e-12,   # Q's lower bound after exp and after every iteration; added to every sum
                       gather:bool=True,    # all-reduce the sums over samples across ranks when distributed
+                      local_total:bool=False, # the first normalisation by this rank's own total (the release on several GPUs)
                      )->torch.Tensor:      # [B, N] a_T = B·Q, rows sum to 1 up to the floors
     "Exp-domain Sinkhorn–Knopp as released: per-sample max subtracted, Q floored, every sum + floor."
     if scores.ndim != 2:
@@ -56,7 +57,7 @@ def sinkhorn_released(scores:torch.Tensor, # [B, N] routing scores (router logit
         q = ((s - s.amax(1, keepdim=True)) / eps).exp().clamp_min(floor)  # [B, N] each sample's best expert at 1
         n = q.shape[1]
         b = all_reduce_(torch.tensor(float(q.shape[0]), device=q.device), gather=gather)  # global B
-        q = q / (all_reduce_(q.sum(), gather=gather) + floor)
+        q = q / (all_reduce_(q.sum(), gather=gather and not local_total) + floor)  # local total: as released
         for _ in range(n_iters):
             q = q / (all_reduce_(q.sum(0), gather=gather) + floor) / n  # each expert's mass → 1/N
             q = q / (q.sum(1, keepdim=True) + floor) / b               # each sample's mass → 1/B

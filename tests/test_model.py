@@ -93,8 +93,28 @@ CASES = [(f, v, '') for f in FIDELITIES for v in VARIANTS] + [('paper', 'midol',
 
 
 def case_model(fid, var, dispatch):
-    "The model of a distributed case: no randomness (the official teacher trains); `dispatch` '' = the mode's."
-    return tiny_model(fid, var, gate_noise=0.0, drop_path_rate=0.0, **({'dispatch': dispatch} if dispatch else {}))
+    "The model of a distributed case: no randomness (the official teacher trains), a global first Sinkhorn total."
+    return tiny_model(fid, var, gate_noise=0.0, drop_path_rate=0.0, sinkhorn_local_total=False,
+                      **({'dispatch': dispatch} if dispatch else {}))
+
+
+def released_over_ranks(scores, ranks, eps=0.05, n_iters=3, floor=1e-12):
+    "The released Sinkhorn on `ranks` equal chunks of `scores` [B, N], each chunk's first total its own (one process)."
+    q = ((scores - scores.amax(1, keepdim=True)) / eps).exp().clamp_min(floor)
+    b, n = q.shape
+    chunks = q.view(ranks, -1, n)
+    q = (chunks / (chunks.sum((1, 2), keepdim=True) + floor)).view(b, n)
+    for _ in range(n_iters):
+        q = q / (q.sum(0) + floor) / n
+        q = q / (q.sum(1, keepdim=True) + floor) / b
+        q = q.clamp_min(floor)
+    return q * b
+
+
+def skewed_scores():
+    "64 rows: the first half undecided, the second sharp, so the two ranks' first totals differ."
+    g = torch.Generator().manual_seed(0)
+    return torch.cat([torch.randn(32, 4, generator=g) * 1e-4, torch.randn(32, 4, generator=g)]) / 0.04
 
 
 B_GLOBAL = 4
@@ -120,6 +140,7 @@ def _worker(rank, world, port, out_dir):
         g = model.student.backbone.patch_embed.proj.weight.grad.clone()
         dist.all_reduce(g); g /= world                          # what DDP does
         res[(fid, var, disp)] = ({k: v.detach() for k, v in o.items()}, g)
+    res['local_total'] = sinkhorn_released(skewed_scores()[rank * 32:(rank + 1) * 32], local_total=True)
     torch.save(res, os.path.join(out_dir, f'rank{rank}.pt'))
     dist.destroy_process_group()
 
@@ -142,3 +163,6 @@ def test_distributed_two_ranks_equal_single_process():
                 mean = sum(r[(fid, var, disp)][0][k] for r in ranks) / world
                 torch.testing.assert_close(mean, o[k].detach(), atol=1e-5, rtol=1e-4, msg=f'{fid}/{var}/{disp}/{k}')
         torch.testing.assert_close(ranks[0][(fid, var, disp)][1], g, atol=1e-6, rtol=1e-3, msg=f'{fid}/{var}/{disp} grad')
+    local = torch.cat([r['local_total'] for r in ranks])               # the release's first total, per rank
+    torch.testing.assert_close(local, released_over_ranks(skewed_scores(), world), atol=1e-6, rtol=1e-5)
+    assert (local - sinkhorn_released(skewed_scores())).abs().max() > 1e-4   # ... which a global total does not give
