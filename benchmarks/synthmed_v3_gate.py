@@ -2,7 +2,7 @@
 invisible to the trivial floors?
 
 Rows, all read out the same way (the library's logistic-regression probe on frozen features, C chosen on val,
-downstream seed 0), per modality and as a mean over the five modalities:
+downstream seeds 0 or 0 and 1: --seeds), per modality and as a mean over the five modalities:
 
 - supervised:  `swin_cpu` trained from scratch with the labels (`midol.evaluate.SupervisedEncoder`, SYNTHMED_RECIPE);
                the ceiling. Target: mean >= 75 %, no modality under 60 %.
@@ -15,7 +15,7 @@ downstream seed 0), per modality and as a mean over the five modalities:
 Then a modality check: logistic regression on the random-conv features tells the five modalities apart (target > 99 %).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/synthmed_v3_gate.py NAME [--version 3] [--design FILE]
-        [--rows supervised,pixels,histogram,random init,random conv] [--modalities xray,oct] [--no-log]
+        [--rows supervised,pixels,histogram,random init,random conv] [--modalities xray,oct] [--seeds 0,1] [--no-log]
 
 --design FILE: a Python file run inside `midol.data` before the data is rendered; it may redefine renderers of
                version 3 (`RENDERERS_V3[name] = ...`). This is how the designs of the search were tried before the
@@ -121,7 +121,7 @@ def log_row(name:str, args, acc:dict, mod_acc, wall:float, load:tuple)->str:
     mean = lambda r: np.mean(list(acc[r].values())) if r in acc else float('nan')
     sup = ' '.join(f"{SHORT[m]}{acc['supervised'][f'synthmed-{m}']:.0f}" for m in MODALITIES
                    if 'supervised' in acc and f'synthmed-{m}' in acc['supervised'])
-    design = f"v{args.version}" + (f" + {Path(args.design).name}" if args.design else '')
+    design = f"v{args.version}" + (f" + {Path(args.design).name}" if args.design else '') + (f", seeds {args.seeds}" if args.seeds != '0' else '')
     cells = [name, design, *(f"{mean(r):.1f}" if r in acc else '—' for r in ROWS), sup or '—',
              f"{mod_acc:.1f}" if mod_acc is not None else '—', f"{wall:.0f}", f"{load[0]:.1f}→{load[1]:.1f}"]
     return '| ' + ' | '.join(cells) + ' |'
@@ -141,22 +141,25 @@ def main():
     p.add_argument('--rows', default=','.join(ROWS)); p.add_argument('--modalities', default=','.join(MODALITIES))
     p.add_argument('--size', type=int, default=32); p.add_argument('--seed', type=int, default=100)
     p.add_argument('--threads', type=int, default=1); p.add_argument('--no-log', action='store_true')
+    p.add_argument('--seeds', default='0', help='downstream seeds (a seed trains its own supervised encoder); rows average over them')
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     if args.design: exec(compile(Path(args.design).read_text(), args.design, 'exec'), vars(md))
-    rows, mods = [r.strip() for r in args.rows.split(',')], args.modalities.split(',')
+    rows, mods, seeds = [r.strip() for r in args.rows.split(',')], args.modalities.split(','), [int(x) for x in args.seeds.split(',')]
     load0, t0 = load_average(), time.time()
     tasks = synthmed_tasks(args.version, args.size, *DOWNSTREAM_SIZES['cpu'], seed=args.seed, modalities=mods)
     out = WORK / args.name
-    df = run_protocols(encoders(rows, args.size), tasks, ['logreg'], seeds=(0,), out_dir=out, device=torch.device('cpu'), verbose=True)
+    df = run_protocols(encoders(rows, args.size), tasks, ['logreg'], seeds=seeds, out_dir=out, device=torch.device('cpu'), verbose=True)
     df = df[df.metric == 'ACC']
-    acc = {r: {d: float(v) for d, v in zip(df[df.encoder == r].dataset, df[df.encoder == r].value)} for r in rows}
+    by_seed = {r: {f'{d}@{s}': float(v) for d, s, v in zip(df[df.encoder == r].dataset, df[df.encoder == r].seed, df[df.encoder == r].value)} for r in rows}
+    acc = {r: df[df.encoder == r].groupby('dataset').value.mean().to_dict() for r in rows}   # mean over the seeds
     mod_acc = modality_accuracy(tasks) if len(tasks) == len(MODALITIES) else None
     wall, load1 = time.time() - t0, load_average()
-    (out / 'gate.json').write_text(json.dumps(dict(args=vars(args), accuracies=acc, modality_accuracy=mod_acc,
+    (out / 'gate.json').write_text(json.dumps(dict(args=vars(args), accuracies=acc, by_seed=by_seed, modality_accuracy=mod_acc,
                                                    wall=wall, load=[load0, load1]), indent=1))
     for r in rows:
         print(f"{r:12s} mean {np.mean(list(acc[r].values())):5.1f}  " + ' '.join(f"{d.split('-')[1]} {v:.1f}" for d, v in acc[r].items()))
+    if len(seeds) > 1: print('by seed:', by_seed)
     if mod_acc is not None: print(f"modality check (random conv + logistic regression): {mod_acc:.1f} %")
     row = log_row(args.name, args, acc, mod_acc, wall, (load0, load1))
     print(row)

@@ -276,15 +276,21 @@ def _finding_alpha(shape:np.ndarray, # [B] the class of each image: 0 filled dis
     disc = r - rho                                                              # radius r
     bar = np.minimum(r / 2 - np.abs(pv), np.pi * r / 2 - np.abs(pu))            # width r, length pi r
     ring = np.minimum(1.25 * r - rho, rho - .75 * r)                            # radii 1.25 r and 0.75 r
-    return _step(np.where(k == 0, disc, np.where(k == 1, bar, ring)), .35 * px)
+    return _step(np.where(k == 0, disc, np.where(k == 1, bar, ring)), .15 * px)  # sharp edges: few mid-tones
 
 # %% ../nbs/01_data.ipynb #72f76d93
-def _findings(U:_Uniforms, y, u, v, px, n:tuple, r:tuple, centre, k:int):
-    "Alpha [B,S,S] of 1 + ... findings of image class `y`: count n, radius r and place `centre(U, k)` drawn alike for all classes."
+def _findings(U:_Uniforms, y, u, v, px,
+              n:tuple,                # (least, most) findings per image
+              r:tuple,                # range of the radius r (texture units)
+              centre,                 # centre(U, k) -> x, y [B,k,1,1]: where findings may sit
+              k:int,                  # most findings per image
+              opacity:tuple=(.6, 1.), # range of each finding's opacity
+             )->np.ndarray:           # alpha [B,S,S]
+    "Findings of image class `y`: their count, places, angles, radii and opacities are drawn alike for every class."
     on = _count(U, np.zeros(len(y), np.int64), [n], k)                         # [B,k,1,1] the same count law for every class
     cx, cy = centre(U, k)                                                       # [B,k,1,1] each
-    a = _finding_alpha(y, u[:, None] - cx, v[:, None] - cy, U(0, np.pi, k), U(*r, k), px)
-    return (on * a).max(1)
+    a = _finding_alpha(y, u[:, None] - cx, v[:, None] - cy, U(0, np.pi, k), U(*r, k), px)   # [B,k,S,S]
+    return (on * U(*opacity, k) * a).max(1)
 
 def _in_disc(R):
     "A `centre` drawer: k points uniform in the disc of radius R."
@@ -295,7 +301,7 @@ def _in_disc(R):
 
 # %% ../nbs/01_data.ipynb #e68d1282
 def _render_xray_v3(U:_Uniforms, y, x0, y0, noise, px):
-    "Chest X-ray, version 3: v2's thorax; findings (nodule, plate atelectasis, cavity) differ only in shape."
+    "Chest X-ray, version 3: v2's thorax; opacities (nodules, plate atelectasis, cavities) differ only in shape."
     u, v = _pose(x0, y0, U(-.12, .12), U(.9, 1.1), U(-.08, .08), U(-.08, .08))
     body = _step(1 - np.sqrt((u / U(.85, 1.)) ** 2 + (v / 1.4) ** 2), .04 + px)
     I = .04 + U(.38, .5) * body
@@ -310,9 +316,8 @@ def _render_xray_v3(U:_Uniforms, y, x0, y0, noise, px):
     I = I + .12 * _step(.06 - np.abs(u), px) * body
     rib = .5 + .5 * np.cos(2 * np.pi * ((v + U(.3, .5) * u ** 2) / U(.15, .2) + U(0, 1)))
     I = I + U(.08, .13) * _step(rib - .65, .08) * _step(np.abs(u) - .09, px) * _step(.72 - v, .05) * body
-    def centre(U, k):                                                           # either lung field
-        return np.where(U(0, 1, k) < .5, -1., 1.) * U(.2, .52, k), U(-.45, .3, k)
-    return _gray(I + U(.28, .4) * _findings(U, y, u, v, px, (1, 3), (.26, .34), centre, 3))
+    def centre(U, k): return np.where(U(0, 1, k) < .5, -1., 1.) * U(.12, .62, k), U(-.55, .45, k)   # over either lung
+    return _gray(I + U(.3, .42) * _findings(U, y, u, v, px, (1, 3), (.26, .34), centre, 3, (.85, 1.)))
 
 # %% ../nbs/01_data.ipynb #07ae5bed
 def _render_fundus_v3(U:_Uniforms, y, x0, y0, noise, px):
@@ -339,9 +344,9 @@ def _render_fundus_v3(U:_Uniforms, y, x0, y0, noise, px):
 
 # %% ../nbs/01_data.ipynb #509ea9b9
 def _render_oct_v3(U:_Uniforms, y, x0, y0, noise, px):
-    "Retinal OCT, version 3: a thicker v2 retina; dark fluid spaces (cysts, clefts, hollow cysts) differ only in shape."
+    "Retinal OCT, version 3: a thicker v2 retina at a variable height; dark fluid spaces (cysts, clefts, hollow cysts) differ only in shape."
     u, v = _pose(x0, y0, U(-.1, .1), U(.88, 1.12), U(-.08, .08), U(-.1, .1))
-    v0, a, pit, pw, T = U(-.5, -.36), U(-.1, .15), U(.06, .12), U(.1, .17), U(.72, .85)
+    v0, a, pit, pw, T = U(-.85, -.45), U(-.1, .15), U(.06, .12), U(.1, .17), U(.95, 1.1)
     top = v0 + a * u ** 2 + pit * np.exp(-u ** 2 / (2 * pw ** 2))
     rpe = v0 + a * u ** 2 + T
     z = (v - top) / (rpe - top)
@@ -350,10 +355,10 @@ def _render_oct_v3(U:_Uniforms, y, x0, y0, noise, px):
     I = I + U(.45, .6) * np.exp(-((v - rpe) / np.maximum(.03, px)) ** 2)
     I = I + _step(v - rpe, px) * (.3 * np.exp(-np.maximum(v - rpe, 0) / .3))
     def centre(U_, k):                                                         # inside the retina, away from its edges
-        fc = U_(-.6, .6, k)
-        return fc, v0[:, None] + a[:, None] * fc ** 2 + U_(.38, .62, k) * T[:, None]
-    I = I * (1 - .85 * _findings(U, y, u, v, px, (1, 3), (.2, .25), centre, 3))
-    I = I * np.exp(U(.25, .45) * noise[:, 0] - .1)
+        fc = U_(-.65, .65, k)
+        return fc, v0[:, None] + a[:, None] * fc ** 2 + U_(.4, .6, k) * T[:, None]
+    I = I * (1 - .85 * _findings(U, y, u, v, px, (1, 3), (.26, .32), centre, 3))
+    I = I * np.exp(U(.15, .3) * noise[:, 0] - .05)                              # speckle
     return _gray(I)
 
 # %% ../nbs/01_data.ipynb #7eefdf7e
@@ -363,17 +368,16 @@ def _render_derm_v3(U:_Uniforms, y, x0, y0, noise, px):
     skin = _rgb(U(.75, .95), U(.52, .7), U(.42, .6))
     tex = sum(np.cos(U(3, 8) * (np.cos(t) * u + np.sin(t) * v) + U(0, 6.3)) for t in [U(0, 3.14) for _ in range(2)])
     img = skin * (1 + .04 * tex)[..., None]
-    cx, cy, R0 = U(-.08, .08), U(-.08, .08), U(.68, .8)
+    cx, cy, R0 = U(-.08, .08), U(-.08, .08), U(.72, .85)
     rho, th = np.sqrt((u - cx) ** 2 + (v - cy) ** 2), np.arctan2(v - cy, u - cx)
     kk = np.arange(2, 6, dtype=np.float32)[None, :, None, None]
     R = R0 * (1 + (U(0, .05, 4) * np.cos(kk * th[:, None] + U(0, 6.3, 4))).sum(1))
     lesion = _rgb(U(.5, .68), U(.3, .42), U(.2, .28)) * (.8 + .2 * np.clip(rho / R, 0, 1))[..., None]
     img = _mix(img, lesion, _step(R - rho, U(.03, .06) + px))
-    dark = np.where(U() < .5, 1., 0.)[..., None]                               # [B,1,1,1] brown-black or blue-grey, any class
-    col = dark * _rgb(U(.12, .2), U(.07, .12), U(.05, .09)) + (1 - dark) * _rgb(U(.3, .4), U(.35, .45), U(.48, .58))
-    a = _findings(U, y, u - cx, v - cy, px, (1, 3), (.2, .25), _in_disc(.4), 3)
-    img = _mix(img, col, .9 * a)
-    on = _count(U, np.zeros(len(y), np.int64), [(0, 3)], 3)
+    dark = np.where(U() < .5, 1., 0.)[..., None]                               # [B,1,1,1] brown-black or slate blue, any class
+    col = dark * _rgb(U(.08, .14), U(.05, .09), U(.04, .07)) + (1 - dark) * _rgb(U(.14, .2), U(.17, .23), U(.3, .38))
+    img = _mix(img, col, .95 * _findings(U, y, u - cx, v - cy, px, (1, 3), (.24, .3), _in_disc(.4), 3, (.85, 1.)))
+    on = _count(U, np.zeros(len(y), np.int64), [(0, 3)], 3)                    # hairs, as in v2
     ha, hc = U(0, 3.14, 3), U(-.9, .9, 3)
     hd = np.abs(np.cos(ha) * u[:, None] + np.sin(ha) * v[:, None] - hc + .05 * np.sin(U(3, 8, 3) * u[:, None]))
     img = _mix(img, _rgb(U(.1, .2), U(.07, .12), U(.05, .1)), (on * _step(np.maximum(.008, .4 * px) - hd, .5 * px)).max(1))
@@ -391,9 +395,6 @@ def _render_path_v3(U:_Uniforms, y, x0, y0, noise, px):
     def centre(U_, k): return U_(-.75, .75, k), U_(-.75, .75, k)
     a = _findings(U, y, u, v, px, (3, 6), (.16, .21), centre, 6)
     return _mix(img, _rgb(U(.22, .4), U(.08, .2), U(.38, .58)) * U(.85, 1.15)[..., None], U(.8, .95) * a)
-
-RENDERERS_V3 = {'xray': _render_xray_v3, 'fundus': _render_fundus_v3, 'oct': _render_oct_v3, 'derm': _render_derm_v3, 'path': _render_path_v3}
-MAX_ELEMENTS_V3 = {'xray': 8, 'fundus': 8, 'oct': 8, 'derm': 8, 'path': 12}
 
 # %% ../nbs/01_data.ipynb #61aaf72d
 RENDERERS_V3 = {'xray': _render_xray_v3, 'fundus': _render_fundus_v3, 'oct': _render_oct_v3, 'derm': _render_derm_v3, 'path': _render_path_v3}

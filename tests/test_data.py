@@ -3,18 +3,27 @@ import numpy as np
 import torch
 from hypothesis import given, settings, strategies as st
 
-from midol.data import (CLASSES, MODALITIES, MultiCrop, PretrainData, SynthMed5, adjust_hue, check_pretrain_data,
+from midol.data import (CLASSES, CLASSES_BY_VERSION, MODALITIES, SYNTHMED_VERSIONS, MultiCrop, PretrainData, SynthMed5, adjust_hue, check_pretrain_data,
                         gaussian_blur, make_synthmed, render_synthmed)
 
 
 @given(st.sampled_from(MODALITIES), st.lists(st.integers(0, 5000), min_size=1, max_size=6), st.integers(1, 4),
-       st.integers(0, 3))
+       st.integers(0, 3), st.sampled_from(SYNTHMED_VERSIONS))
 @settings(max_examples=15, deadline=None)
-def test_an_image_does_not_depend_on_its_chunk_or_neighbours(modality, index, chunk, seed):
-    together, labels = render_synthmed(modality, index, size=32, seed=seed, chunk=chunk)
-    alone = np.concatenate([render_synthmed(modality, [i], size=32, seed=seed)[0] for i in index])
+def test_an_image_does_not_depend_on_its_chunk_or_neighbours(modality, index, chunk, seed, version):
+    together, labels = render_synthmed(modality, index, size=32, seed=seed, chunk=chunk, version=version)
+    alone = np.concatenate([render_synthmed(modality, [i], size=32, seed=seed, version=version)[0] for i in index])
     np.testing.assert_array_equal(together, alone)
-    np.testing.assert_array_equal(labels, np.array(index) % len(CLASSES[modality]))
+    np.testing.assert_array_equal(labels, np.array(index) % len(CLASSES_BY_VERSION[version][modality]))
+
+
+@given(st.sampled_from(MODALITIES), st.integers(0, 5000), st.integers(0, 3))
+@settings(max_examples=10, deadline=None)
+def test_versions_2_and_3_label_alike_and_render_differently(modality, i, seed):
+    # images 3i, 3i+1, 3i+2 have classes 0, 1, 2 in every version; the same index and seed give another image in v2
+    ims, labels = render_synthmed(modality, np.arange(3 * i, 3 * i + 3), size=32, seed=seed, version=3)
+    assert list(labels) == [0, 1, 2] and ims.dtype == np.uint8 and ims.shape == (3, 32, 32, 3)
+    assert not (ims[0] == render_synthmed(modality, [3 * i], size=32, seed=seed, version=2)[0][0]).all()
 
 
 @given(st.lists(st.integers(0, 4), min_size=5, max_size=5), st.integers(0, 5))
