@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_evaluate.ipynb #010228cd
 from __future__ import annotations
-import copy, hashlib, json, math, os, random, warnings
+import copy, hashlib, json, math, os, random, warnings, zipfile
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as F
@@ -20,7 +20,7 @@ from .data import preprocess, SynthMed5, MODALITIES, CLASSES, SPLITS, IMAGENET_M
 from .registry import DownstreamDataset, find_dataset
 from .metrics import (accuracy, multiclass_auc, multilabel_auc, confusion, dice_counts, dice_from_counts,
                            soft_dice_loss, knn_scores)
-from .pretrain import cosine_schedule
+from .pretrain import cosine_schedule, atomic_write, crash_point
 
 # %% auto #0
 __all__ = ['WRAPPER_KEYS', 'PREFIXES', 'OPTIMIZERS', 'SCHEDULES', 'SEGMENTATION_GPUS', 'MULTILABEL_RECIPE', 'SEGMENTATION_RECIPE',
@@ -206,15 +206,17 @@ def extract_features(encoder:nn.Module, # frozen encoder, pooled output [B, D]
     if cache_dir is not None:
         key = hashlib.sha1(f"{fingerprint_data(images)}{size}{tuple(mean)}{tuple(std)}".encode()).hexdigest()[:16]
         file = Path(cache_dir)/f"{fingerprint_encoder(encoder)}_{key}.npz"
-        if file.is_file(): return np.load(file)['features']
+        if file.is_file():
+            try: return np.load(file)['features']
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:   # damaged on disk: computed again
+                warnings.warn(f"the cached features {file} cannot be read ({e}); computing them again")
     device = device or default_device()
     was_training = encoder.training; encoder.eval().to(device)
     feats = torch.cat([encoder(preprocess(x.to(device), size, mean, std)).float().cpu()    # [b, D] each
                        for x in image_batches(images, batch_size)]).numpy()                 # [N, D]
     encoder.train(was_training)
     if cache_dir is not None:
-        file.parent.mkdir(parents=True, exist_ok=True); tmp = file.with_suffix('.tmp.npz')
-        np.savez(tmp, features=feats); os.replace(tmp, file)
+        atomic_write(file, lambda f: np.savez(f, features=feats))   # a kill leaves no half-written cache file
     return feats
 
 # %% ../nbs/04_evaluate.ipynb #2e578497
@@ -850,13 +852,15 @@ PREDICTION_KEYS = ('y', 'pred', 'probs', 'confusion', 'dice_per_class')  # what 
 
 def record_result(out_dir:Path, key:tuple, # (encoder, dataset, protocol, seed)
                   result:dict):            # a protocol's output
-    "Append a run's metrics to out_dir/results.csv and save its predictions."
-    csv, (encoder, dataset, protocol, seed) = Path(out_dir)/'results.csv', key
-    rows = pd.DataFrame([(*key, k, v) for k, v in result['metrics'].items()], columns=RESULT_COLUMNS)
-    rows.to_csv(csv, mode='a', header=not csv.is_file(), index=False)
-    (Path(out_dir)/'predictions').mkdir(exist_ok=True)
+    "Save a run's predictions, then add its metrics to out_dir/results.csv: a killed sweep holds the run whole or not at all."
+    out, (encoder, dataset, protocol, seed) = Path(out_dir), key
     predictions = {k: result[k] for k in PREDICTION_KEYS if k in result}
-    np.savez(Path(out_dir)/'predictions'/f"{encoder}__{dataset}__{protocol}__seed{seed}.npz", **predictions)
+    atomic_write(out/'predictions'/f"{encoder}__{dataset}__{protocol}__seed{seed}.npz", lambda f: np.savez(f, **predictions))
+    crash_point('eval-predictions-saved')
+    csv = out/'results.csv'; old = csv.read_text() if csv.is_file() else ''
+    rows = pd.DataFrame([(*key, k, v) for k, v in result['metrics'].items()], columns=RESULT_COLUMNS)
+    atomic_write(csv, old + rows.to_csv(header=not old, index=False))          # the whole file, replaced in one rename
+    crash_point('eval-result-recorded')
 
 # %% ../nbs/04_evaluate.ipynb #8c8ee7d0
 def as_encoder(spec, # nn.Module | load_encoder spec (str or Path) | zero-argument factory
