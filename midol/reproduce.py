@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd, torch
 import papermill
 from .data import MODALITIES, project_root
-from .pretrain import PRESETS, run_config, pretrain, check_resumable, config_diff, install_reference, reference_dir
+from .pretrain import (PRESETS, run_config, pretrain, check_resumable, config_diff, install_reference, reference_dir,
+                            atomic_write, crash_point)
 from .evaluate import DOWNSTREAM_SIZES, FinetuneRecipe, updated, finetune_multiclass, load_encoder, synthmed_tasks
 from .tables import ABLATION_ROWS, TABLE2_ROWS, aggregate, write_table, verdict_lines
 from .figures import run_layout, figure_dir, OFFICIAL_EXPERTS, FIGURES, TABLES, save_classifier
@@ -18,9 +19,9 @@ from .figures import run_layout, figure_dir, OFFICIAL_EXPERTS, FIGURES, TABLES, 
 # %% auto #0
 __all__ = ['TABLE2_METRICS', 'GRADCAM_FINETUNE', 'OTHER_FILES', 'CLAIMS_HEADING', 'ablation_encoders',
            'install_ablation_references', 'ablation_table', 'pretrain_steps', 'pretrain_state', 'file_hash',
-           'make_stamp', 'write_stamp', 'step_done', 'nbs_dir', 'run_notebook', 'Progress', 'pretrain_job',
-           'run_pretraining', 'gradcam_recipe', 'finetune_classifier', 'gradcam_classifiers', 'cpu_model',
-           'machine_info', 'machine_line', 'write_readme', 'write_figures_index']
+           'make_stamp', 'read_stamp', 'write_stamp', 'step_done', 'resume_or_clear', 'nbs_dir', 'run_notebook',
+           'Progress', 'pretrain_job', 'run_pretraining', 'gradcam_recipe', 'finetune_classifier',
+           'gradcam_classifiers', 'cpu_model', 'machine_info', 'machine_line', 'write_readme', 'write_figures_index']
 
 # %% ../nbs/06_reproduce.ipynb #109b4649
 def ablation_encoders(preset:str='cpu', data:str='synthmed', progress:bool=True,
@@ -102,15 +103,30 @@ def make_stamp(settings:dict, inputs)->dict: # inputs: files whose content the s
     return dict(settings=json.loads(json.dumps(settings, default=str)), inputs={str(p): file_hash(p) for p in inputs})
 
 # %% ../nbs/06_reproduce.ipynb #f68f4cc8
+def read_stamp(stamp_file)->dict|None: # None: no stamp, or one a crash damaged (the step then counts as not done)
+    "The stamp recorded in `stamp_file`."
+    try: return json.loads(Path(stamp_file).read_text())
+    except (OSError, ValueError): return None
+
 def write_stamp(stamp_file, stamp:dict):
-    "Record a finished step."
-    Path(stamp_file).parent.mkdir(parents=True, exist_ok=True); Path(stamp_file).write_text(json.dumps(stamp, indent=1))
+    "Record a finished step (atomically: a kill leaves the old stamp or the new one)."
+    atomic_write(stamp_file, json.dumps(stamp, indent=1)); crash_point('stamp-written')
 
 # %% ../nbs/06_reproduce.ipynb #78b3a1de
 def step_done(stamp_file, stamp:dict, outputs)->bool:
     "True when every output exists and `stamp_file` holds `stamp`."
-    f = Path(stamp_file)
-    return all(Path(o).is_file() for o in outputs) and f.is_file() and json.loads(f.read_text()) == stamp
+    return all(Path(o).is_file() for o in outputs) and read_stamp(stamp_file) == stamp
+
+# %% ../nbs/06_reproduce.ipynb #2318265a
+def resume_or_clear(started_file, stamp:dict, # where the step records that it started with `stamp`
+                    partial)->bool:           # the files and folders a killed run of the step leaves
+    "True (keep them) when the step's partial outputs were made with `stamp`; else delete them. Record `stamp` as started."
+    if read_stamp(started_file) == stamp: return True
+    for p in map(Path, partial):
+        if p.is_dir(): shutil.rmtree(p)
+        elif p.exists(): p.unlink()
+    write_stamp(started_file, stamp)
+    return False
 
 # %% ../nbs/06_reproduce.ipynb #190dd342
 def nbs_dir()->Path:
@@ -133,11 +149,11 @@ class Progress:
     "Per-step progress lines with elapsed times; the log keeps, for a skipped step, the time it took when it last ran."
     def __init__(self, n:int, times_file=None): # times_file: JSON of each step's last run time, kept across reproductions
         self.n, self.i, self.t0, self.log, self.file = n, 0, time.time(), [], Path(times_file) if times_file else None
-        self.times = json.loads(self.file.read_text()) if self.file and self.file.is_file() else {}
+        self.times = (read_stamp(self.file) or {}) if self.file else {}
     def __call__(self, name:str, status:str, seconds:float=0.):
         self.i += 1
         if status != 'skipped': self.times[name] = round(seconds, 1)
-        if self.file: self.file.parent.mkdir(parents=True, exist_ok=True); self.file.write_text(json.dumps(self.times, indent=1))
+        if self.file: atomic_write(self.file, json.dumps(self.times, indent=1))
         self.log.append(dict(step=name, status=status, seconds=round(seconds, 1), last_run_seconds=self.times.get(name)))
         print(f"[{self.i:2d}/{self.n}] {name:28s} {status:8s} {seconds:7.1f} s   (total {time.time() - self.t0:7.1f} s)", flush=True)
 

@@ -103,3 +103,39 @@ def test_twenty_sigkills_at_random_moments_all_resume(tmp_path, uninterrupted):
     print(f'{kills} kills, {torn} of them in the middle of a write (a temporary left behind)')
     finished(out, LONG)
     assert_same_run(uninterrupted[LONG], out)
+
+
+# ---- an evaluation sweep ended between its two writes ----------------------------------------------------------
+
+SWEEP = """
+import sys, torch
+torch.set_num_threads(1)
+from midol.evaluate import PixelEncoder, run_protocols
+from midol.testing import toy_split
+toy = {'train': toy_split(16, 0), 'val': toy_split(9, 1), 'test': toy_split(9, 2), 'num_classes': 3}
+run_protocols({'pixels': PixelEncoder(32)}, {'toy': toy}, ['knn', 'logreg'], seeds=range(3), out_dir=sys.argv[1], device='cpu', verbose=False)
+"""
+
+
+def sweep(out, crash=None):
+    "Run the sweep of `SWEEP` into `out` in a fresh process (ended at `crash` when given)."
+    env = dict(ENV, **{CRASH_ENV: crash}) if crash else ENV
+    return subprocess.run([sys.executable, '-c', SWEEP, str(out)], env=env, cwd=ROOT, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize('point', ['eval-predictions-saved', 'eval-result-recorded'])
+def test_an_evaluation_ended_between_its_writes_resumes_without_redoing_work(tmp_path, point):
+    whole, cut = tmp_path / 'whole', tmp_path / 'cut'
+    assert sweep(whole).returncode == 0
+    r = sweep(cut, f'{point}:3')
+    assert r.returncode == CRASH_EXIT, r.stderr[-3000:]
+    before = pd.read_csv(cut / 'results.csv')
+    assert len(before[['protocol', 'seed']].drop_duplicates()) == (2 if point == 'eval-predictions-saved' else 3)
+    kept = {p.name: p.stat().st_mtime_ns for p in (cut / 'predictions').iterdir()}
+    r = sweep(cut); assert r.returncode == 0, r.stderr[-3000:]
+    a, b = (pd.read_csv(d / 'results.csv').sort_values(['protocol', 'seed', 'metric']).reset_index(drop=True) for d in (whole, cut))
+    pd.testing.assert_frame_equal(a, b)                                    # every run once, with the uninterrupted numbers
+    names = {f'pixels__toy__{p}__seed{s}.npz' for p, s in zip(b.protocol, b.seed)}
+    assert names == {p.name for p in (cut / 'predictions').iterdir()}      # each recorded run has its predictions
+    recorded = {f'pixels__toy__{p}__seed{s}.npz' for p, s in zip(before.protocol, before.seed)}
+    assert all((cut / 'predictions' / n).stat().st_mtime_ns == kept[n] for n in recorded)  # finished runs were not redone
