@@ -16,7 +16,7 @@ from sklearn.metrics import silhouette_score
 from pytorch_grad_cam import GradCAM
 from .data import MODALITIES, CLASSES, SynthMed5, project_root, preprocess
 from .metrics import routing_matrix, routing_nmi
-from .pretrain import PRESETS, build_model, load_checkpoint, teacher_outputs, run_name
+from .pretrain import PRESETS, build_model, load_checkpoint, teacher_outputs, run_name, atomic_write
 from .evaluate import load_encoder, extract_features, read_state_dict, Classifier
 from .tables import aggregate, variant_seed, ABLATION_ROWS
 
@@ -45,9 +45,9 @@ def new_figure(w:float, h:float, # size in inches
 # %% ../nbs/05_figures.ipynb #654b1a4e
 def save_figure(fig:Figure, fig_dir, # folder the files go to (created)
                 name:str, dpi:int=150)->Figure: # file stem, e.g. 'fig3a_routing'
-    "Write `fig` as `<fig_dir>/<name>.png` and `.pdf`; return it."
-    d = Path(fig_dir); d.mkdir(parents=True, exist_ok=True)
-    for ext in ('png', 'pdf'): fig.savefig(d / f'{name}.{ext}', dpi=dpi, bbox_inches='tight')
+    "Write `fig` as `<fig_dir>/<name>.png` and `.pdf` (each atomically: a kill never leaves half a picture); return it."
+    for ext in ('png', 'pdf'):
+        atomic_write(Path(fig_dir) / f'{name}.{ext}', lambda f: fig.savefig(f, format=ext, dpi=dpi, bbox_inches='tight'))
     return fig
 
 # %% ../nbs/05_figures.ipynb #1bc29a90
@@ -226,7 +226,7 @@ def embed_2d(features:np.ndarray, # [N, D]
         import umap
         with warnings.catch_warnings():
             warnings.simplefilter('ignore'); e = umap.UMAP(n_neighbors=min(15, len(f) - 1), random_state=seed).fit_transform(f)
-    if path is not None: path.parent.mkdir(parents=True, exist_ok=True); np.save(path, e)
+    if path is not None: atomic_write(path, lambda f: np.save(f, e))
     return e.astype(np.float32)
 
 # %% ../nbs/05_figures.ipynb #6ef12b36

@@ -60,3 +60,21 @@ def test_tiny_reproduction_makes_every_figure_and_resumes(tmp_path):
     log = _log(_reproduce(tmp_path))
     assert set(log.values()) == {'skipped'}, log
     assert len(log) == 12
+
+
+@pytest.mark.slow
+def test_a_reproduction_killed_in_its_evaluation_resumes_without_redoing_work(tmp_path):
+    "Killed (crash hook) at its evaluation's 4th recorded run, then run again: nothing finished is redone."
+    env = dict(__import__('os').environ, MIDOL_CRASH_AT='eval-result-recorded:4')
+    out = tmp_path / 'executed.ipynb'
+    cmd = [str(BIN / 'papermill'), '-k', 'python3', '--cwd', 'nbs', 'nbs/06_reproduce.ipynb', str(out), '-p', 'preset', 'tiny',
+           '-p', 'runs_dir', str(tmp_path / 'runs'), '-p', 'fig_dir', str(tmp_path / 'figures')]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+    assert r.returncode != 0, 'the crash hook did not end the evaluation'
+    ev = tmp_path / 'runs' / 'evaluate' / 'tiny'
+    done = {p.name: p.stat().st_mtime_ns for p in (ev / 'predictions').iterdir()}
+    assert len(done) == 4
+    log = _log(_reproduce(tmp_path))
+    assert all(s == 'skipped' for n, s in log.items() if n.startswith('pretrain')), log   # the pretrainings finished before
+    assert log['evaluate'] == 'ran'
+    assert all((ev / 'predictions' / n).stat().st_mtime_ns == t for n, t in done.items())  # the 4 finished runs were kept
