@@ -256,7 +256,7 @@ def loss_scaling(sizes=(64, 128, 256, 512, 1024), # batch sizes B (images), log-
     fns = {(k, b): mk(b, device=device) for b in sizes for k, mk in SCALED}
     t = interleave({f'{k}/{b}': f for (k, b), f in fns.items()}, repeats, warmup, device)
     out = dict(sizes=list(map(int, sizes)), views_per_image=8, teacher_views=2, dim=256, experts=5,
-               sinkhorn='a fixed 100 iterations', sinkhorn_paper='paper mode: converged to tol 0.01, logit std 1')
+               settings={'sinkhorn': 'a fixed 100 iterations', 'sinkhorn_paper': 'paper mode: converged to tol 0.01, logit std 1'})
     for k, _ in SCALED:
         med = [statistics.median(t[f'{k}/{b}']) for b in sizes]
         out[k] = dict(median_s=med, slope=fit_slope(sizes, med),
