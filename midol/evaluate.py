@@ -24,19 +24,20 @@ from .pretrain import cosine_schedule, atomic_write, crash_point
 
 # %% auto #0
 __all__ = ['WRAPPER_KEYS', 'PREFIXES', 'OPTIMIZERS', 'SCHEDULES', 'SEGMENTATION_GPUS', 'MULTILABEL_RECIPE', 'SEGMENTATION_RECIPE',
-           'LINEAR_PROBE_RECIPE', 'TASK_RECIPES', 'LOGREG_CS', 'PROBE_METHODS', 'FLOOR_ROWS', 'CEILING_ROWS',
-           'SYNTHMED_RECIPE', 'RESULT_COLUMNS', 'FINETUNE', 'FROZEN_PROTOCOLS', 'PROTOCOLS', 'FROZEN_TASKS',
-           'PREDICTION_KEYS', 'DOWNSTREAM_SIZES', 'unwrap_state_dict', 'read_state_dict', 'load_weights',
-           'timm_encoder', 'run_backbone', 'random_encoder', 'load_encoder', 'fingerprint_encoder', 'fingerprint_data',
-           'native_size', 'image_batches', 'default_device', 'extract_features', 'FinetuneRecipe', 'updated',
-           'schedule_steps', 'poly_schedule', 'lr_schedule', 'recipe_for', 'seed_everything', 'split_loader',
-           'layer_decay_groups', 'make_optimizer', 'train_select', 'classification_result', 'knn_protocol',
-           'LinearHead', 'head_probe', 'logreg_probe', 'linear_probe', 'augment', 'Classifier', 'fit_size',
-           'predict_logits', 'finetune_multiclass', 'finetune_multilabel', 'knn_label_scores', 'multilabel_result',
-           'knn_multilabel', 'multilabel_head_probe', 'FPNDecoder', 'Segmenter', 'segmentation_dice',
-           'finetune_segmentation', 'PixelEncoder', 'RandomEncoder', 'CentreCropped', 'SupervisedEncoder',
+           'LINEAR_PROBE_RECIPE', 'TASK_RECIPES', 'LOGREG_CS', 'PROBE_METHODS', 'FLOOR_ROWS', 'FILTER_ROWS',
+           'CEILING_ROWS', 'SYNTHMED_RECIPE', 'RESULT_COLUMNS', 'FINETUNE', 'FROZEN_PROTOCOLS', 'PROTOCOLS',
+           'FROZEN_TASKS', 'PREDICTION_KEYS', 'DOWNSTREAM_SIZES', 'unwrap_state_dict', 'read_state_dict',
+           'load_weights', 'timm_encoder', 'run_backbone', 'random_encoder', 'load_encoder', 'fingerprint_encoder',
+           'fingerprint_data', 'native_size', 'image_batches', 'default_device', 'extract_features', 'StageReadout',
+           'with_readout', 'FinetuneRecipe', 'updated', 'schedule_steps', 'poly_schedule', 'lr_schedule', 'recipe_for',
+           'seed_everything', 'split_loader', 'layer_decay_groups', 'make_optimizer', 'train_select',
+           'classification_result', 'knn_protocol', 'LinearHead', 'head_probe', 'logreg_probe', 'linear_probe',
+           'augment', 'Classifier', 'fit_size', 'predict_logits', 'finetune_multiclass', 'finetune_multilabel',
+           'knn_label_scores', 'multilabel_result', 'knn_multilabel', 'multilabel_head_probe', 'FPNDecoder',
+           'Segmenter', 'segmentation_dice', 'finetune_segmentation', 'PixelEncoder', 'HistogramEncoder',
+           'RandomEncoder', 'RandomConv', 'RandomConvEncoder', 'CentreCropped', 'SupervisedEncoder',
            'reference_encoders', 'protocol_recipe', 'split_labels', 'frozen_features', 'run_one', 'finished_runs',
-           'record_result', 'as_encoder', 'run_protocols', 'synthmed_tasks']
+           'record_result', 'as_encoder', 'check_sweep', 'run_protocols', 'synthmed_tasks']
 
 # %% ../nbs/04_evaluate.ipynb #c9dd1160
 WRAPPER_KEYS = ('teacher', 'model', 'state_dict', 'model_ema', 'module', 'encoder')  # checked in this order
@@ -218,6 +219,26 @@ def extract_features(encoder:nn.Module, # frozen encoder, pooled output [B, D]
     if cache_dir is not None:
         atomic_write(file, lambda f: np.savez(f, features=feats))   # a kill leaves no half-written cache file
     return feats
+
+# %% ../nbs/04_evaluate.ipynb #fba15aa9
+class StageReadout(nn.Module):
+    "A Swin's token maps of its last `stages` stages, each average- and max-pooled, concatenated."
+    def __init__(self, encoder:nn.Module, stages:int=2): # a timm Swin built with num_classes=0
+        super().__init__()
+        self.encoder, self.img_size = encoder, native_size(encoder)
+        self.register_buffer('stages', torch.tensor(stages))                  # in the state dict: the cache tells readouts apart
+        self.num_features = 2 * sum(f['num_chs'] for f in encoder.feature_info[-stages:])
+    def forward(self, x): # [B, 3, H, W], normalised
+        maps = self.encoder.forward_intermediates(x, indices=int(self.stages), norm=True, output_fmt='NCHW',
+                                                  intermediates_only=True)   # each [B, C_s, H_s, W_s]
+        return torch.cat([torch.cat([m.mean((2, 3)), m.amax((2, 3))], 1) for m in maps], 1)   # [B, 2·ΣC_s]
+
+def with_readout(encoder:nn.Module, readout:int=0)->nn.Module: # readout: stages read out (0: the encoder's own output)
+    "The encoder read out from its last `readout` stages when it is a Swin (see above); anything else unchanged."
+    inner = getattr(encoder, 'encoder', None)
+    if readout and isinstance(inner, nn.Module) and hasattr(encoder, 'img_size') and not isinstance(encoder, StageReadout):
+        return type(encoder)(with_readout(inner, readout), encoder.img_size)    # a wrapper such as CentreCropped
+    return StageReadout(encoder, readout) if readout and hasattr(encoder, 'forward_intermediates') else encoder
 
 # %% ../nbs/04_evaluate.ipynb #2e578497
 OPTIMIZERS, SCHEDULES = ('sgd', 'adamw'), ('cosine', 'poly')
@@ -724,7 +745,9 @@ def finetune_segmentation(encoder:nn.Module,
     return dict(metrics={'Dice': 100 * float(np.nanmean(dice))}, dice_per_class=dice, **fit)
 
 # %% ../nbs/04_evaluate.ipynb #d5cf7492
-FLOOR_ROWS, CEILING_ROWS = ('random init', 'pixels'), ('supervised',)  # reference rows below and above the variants
+FLOOR_ROWS = ('random init', 'pixels', 'histogram')  # features that need no training: the floors the variants must beat
+FILTER_ROWS = ('random conv',)                       # untrained local filters: a reference row beside the floors
+CEILING_ROWS = ('supervised',)                       # the same architecture trained with the labels
 
 # %% ../nbs/04_evaluate.ipynb #2ec3547d
 class PixelEncoder(nn.Module):
@@ -739,11 +762,43 @@ class PixelEncoder(nn.Module):
             x = F.interpolate(x, size=(self.img_size, self.img_size), mode='bilinear', antialias=True, align_corners=False)  # [B, 3, S, S]
         return F.avg_pool2d(x, int(self.pool)).flatten(1)                                     # [B, 3·(S/pool)²]
 
+# %% ../nbs/04_evaluate.ipynb #11fb115f
+class HistogramEncoder(nn.Module):
+    "The colour floor: per channel, the share of the image's pixels in each of `bins` intensity bins (3·bins features)."
+    def __init__(self, img_size:int=32, # images are resized to this side first (as every row's)
+                 bins:int=16, mean=IMAGENET_MEAN, std=IMAGENET_STD): # the normalisation to undo
+        super().__init__()
+        self.img_size, self.num_features = img_size, 3 * bins
+        self.register_buffer('bins', torch.tensor(bins))                      # in the state dict: the cache tells bins apart
+        self.register_buffer('mean', torch.tensor(mean).view(1, 3, 1, 1)); self.register_buffer('std', torch.tensor(std).view(1, 3, 1, 1))
+    def forward(self, x): # [B, 3, H, W], normalised
+        v = (x * self.std + self.mean).clamp(0, 1)                             # [B, 3, H, W] intensities in [0, 1]
+        k = (v * self.bins).long().clamp(max=int(self.bins) - 1).flatten(2)   # [B, 3, H·W] bin of each pixel
+        return F.one_hot(k, int(self.bins)).float().mean(2).flatten(1)        # [B, 3·bins] shares
+
 # %% ../nbs/04_evaluate.ipynb #47c13e94
 class RandomEncoder:
     "The random-init floor: for each task and seed, an untrained encoder of the given architecture (seeded by the seed)."
     def __init__(self, arch): self.arch = arch  # timm name, backbone record or pretraining folder (as `random_encoder`)
     def for_task(self, data:dict, seed:int)->nn.Module: return random_encoder(self.arch, seed)
+
+# %% ../nbs/04_evaluate.ipynb #36dbf48b
+class RandomConv(nn.Module):
+    "Untrained local filters: conv 5×5 → ReLU → conv 3×3 → ReLU, then global average and max pooling (2·channels features)."
+    def __init__(self, img_size:int=32, channels:int=64, seed:int=0): # seed: the filters' initialisation
+        super().__init__()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.convs = nn.Sequential(nn.Conv2d(3, channels, 5, padding=2), nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU())
+        self.img_size, self.num_features = img_size, 2 * channels
+    def forward(self, x): # [B, 3, H, W], normalised
+        h = self.convs(x)                                                   # [B, C, H, W]
+        return torch.cat([h.mean((2, 3)), h.amax((2, 3))], 1)               # [B, 2C]
+
+class RandomConvEncoder:
+    "The random-conv reference row: for each task and seed, untrained local filters seeded by the seed."
+    def __init__(self, img_size:int=32, channels:int=64): self.img_size, self.channels = img_size, channels
+    def for_task(self, data:dict, seed:int)->nn.Module: return RandomConv(self.img_size, self.channels, seed).eval()
 
 # %% ../nbs/04_evaluate.ipynb #982c4d70
 SYNTHMED_RECIPE = FinetuneRecipe(
@@ -782,9 +837,10 @@ def reference_encoders(arch,            # the architecture to copy: a pretrainin
                        image_size:int,  # side of the downstream images
                        recipe:FinetuneRecipe=SYNTHMED_RECIPE, # the supervised ceiling's training
                        device=None,
-                      )->dict:          # row name -> encoder, in FLOOR_ROWS + CEILING_ROWS order
+                      )->dict:          # row name -> encoder, in FLOOR_ROWS + FILTER_ROWS + CEILING_ROWS order
     "The reference rows of an ablation table, for `run_protocols`."
-    return {'random init': RandomEncoder(arch), 'pixels': PixelEncoder(image_size),
+    return {'random init': RandomEncoder(arch), 'pixels': PixelEncoder(image_size), 'histogram': HistogramEncoder(image_size),
+            'random conv': RandomConvEncoder(image_size),
             'supervised': SupervisedEncoder(arch, updated(recipe, image_size=image_size), device)}
 
 # %% ../nbs/04_evaluate.ipynb #4d790646
@@ -814,9 +870,11 @@ def split_labels(split)->np.ndarray: # the labels [N] of a (images, labels) spli
 # %% ../nbs/04_evaluate.ipynb #18309901
 def frozen_features(encoder:nn.Module, data:dict, # a dataset with 'train', 'val', 'test'
                     cache_dir=None, device=None,
+                    readout:int=0, # Swin stages read out (`with_readout`); 0: the encoder's own output
                    )->dict: # {'train', 'val', 'test': (features [N, D], labels [N])}
     "Frozen features and labels of every split of a dataset."
     images = lambda split: split[0] if isinstance(split, (tuple, list)) else split
+    encoder = with_readout(encoder, readout)
     return {s: (extract_features(encoder, images(data[s]), cache_dir=cache_dir, device=device), split_labels(data[s]))
             for s in ('train', 'val', 'test')}
 
@@ -825,12 +883,13 @@ def run_one(encoder:nn.Module, data:dict, # a dataset dict
             protocol:str, seed:int,       # one of PROTOCOLS
             settings=None,                # the protocol's settings (see the table above)
             cache_dir=None, device=None,  # feature cache folder
+            readout:int=0,                # Swin stages the frozen protocols read out (`with_readout`); 0: pooled output
            )->dict:
     "Run one protocol of one encoder on one dataset."
     task, C = data.get('task', 'multiclass'), data.get('num_classes')
     if protocol in FROZEN_PROTOCOLS:
         if task not in FROZEN_TASKS[protocol]: raise ValueError(f"{protocol} supports {' and '.join(FROZEN_TASKS[protocol])} datasets, not {task!r}")
-        feats = frozen_features(encoder, data, cache_dir, device)
+        feats = frozen_features(encoder, data, cache_dir, device, readout)
         if task == 'multilabel' and protocol == 'knn': return knn_multilabel(feats, seed, label_names=data.get('label_names'), **(settings or {}))
         if task == 'multilabel': return multilabel_head_probe(feats, seed, protocol_recipe(data, protocol, settings), data.get('label_names'))
         if protocol == 'knn': return knn_protocol(feats, seed, num_classes=C, **(settings or {}))
@@ -875,14 +934,25 @@ def _encoder_for(spec, built:dict, dataset:str, data:dict, seed:int)->nn.Module:
     if key not in built: built[key] = spec.for_task(data, seed) if key else as_encoder(spec)
     return built[key]
 
+# %% ../nbs/04_evaluate.ipynb #778414b8
+def check_sweep(out:Path, settings:dict): # settings every result of `out` shares, e.g. {'readout': 2}
+    "Record the settings of the results in `out`; refuse a sweep with other ones, whose results would be taken for theirs."
+    f = out/'sweep.json'
+    old = json.loads(f.read_text()) if f.is_file() else ({'readout': 0} if (out/'results.csv').is_file() else None)
+    if old is not None and old != settings:
+        raise ValueError(f"{out} holds results made with {old}, not {settings}: give this sweep another out_dir, or delete "
+                         f"{out/'results.csv'} and {f.name} to start it over")
+    if old is None: atomic_write(f, json.dumps(settings))
+
 # %% ../nbs/04_evaluate.ipynb #8c8ee7d1
 def run_protocols(encoders:dict, # name -> nn.Module | load_encoder spec | zero-argument factory | object with for_task(data, seed)
                   datasets:dict, # name -> dataset dict (see above)
                   protocols,     # list of names, or {name: settings}
                   seeds=(0, 1, 2), out_dir='runs/eval', device=None, verbose:bool=True,
+                  readout:int=0, # Swin stages the frozen protocols read out (`with_readout`); 0: pooled output
                  )->pd.DataFrame: # every row of out_dir/results.csv
     "Evaluate every (encoder, dataset, protocol, seed), appending to out_dir/results.csv and skipping runs already there."
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True); check_sweep(out, dict(readout=readout))
     protocols = protocols if isinstance(protocols, dict) else {p: None for p in protocols}
     done = finished_runs(out/'results.csv')
     for name, spec in encoders.items():
@@ -894,7 +964,7 @@ def run_protocols(encoders:dict, # name -> nn.Module | load_encoder spec | zero-
                     key = (name, dataset, protocol, seed)
                     if key in done: continue
                     encoder = _encoder_for(spec, built, dataset, data, seed)
-                    result = run_one(encoder, data, protocol, seed, settings, out/'feature_cache', device)
+                    result = run_one(encoder, data, protocol, seed, settings, out/'feature_cache', device, readout)
                     record_result(out, key, result)
                     if verbose: print(*key, {k: round(v, 2) for k, v in result['metrics'].items()})
     return pd.read_csv(out/'results.csv') if (out/'results.csv').is_file() else pd.DataFrame(columns=RESULT_COLUMNS)

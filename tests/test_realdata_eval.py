@@ -45,7 +45,7 @@ def test_evaluate_driver_reads_every_kind_of_data(tmp_path):
     assert r.returncode == 0, r.stderr[-4000:]
     res = pd.read_csv(out / 'results.csv')
     assert set(res.dataset) == tasks
-    assert set(res.encoder) == {'random init', 'pixels', 'enc_a', 'enc_b', 'supervised'}       # the reference rows too
+    assert set(res.encoder) == {'random init', 'pixels', 'histogram', 'random conv', 'enc_a', 'enc_b', 'supervised'}       # the reference rows too
     runs = res.groupby(['dataset', 'protocol']).seed.nunique()
     assert (runs == 2).all() and len(runs) == 2 * len(tasks)                                   # every task, both protocols, both seeds
     chest = res[res.dataset == 'chestmnist']
