@@ -1,7 +1,7 @@
 """Crash windows of a pretraining run: a run ended at every named point of a checkpoint write, and a run killed with
 SIGKILL at twenty random moments, resume to the weights and history of a run that was never interrupted. The points
 are `midol.pretrain.crash_point` calls; `MIDOL_CRASH_AT=<point>:<n>` ends the process the n-th time it gets there."""
-import os, random, signal, subprocess, sys, time
+import json, os, random, signal, subprocess, sys, time
 from pathlib import Path
 import pandas as pd, pytest, torch
 from safetensors.torch import load_file
@@ -12,24 +12,62 @@ ENV = dict(os.environ, OMP_NUM_THREADS='1', PYTHONHASHSEED='0')
 EVERY_STEP = '{"ckpt_every": 1}'                     # a checkpoint after every step: the most writes to be killed in
 SHORT, LONG = 4, 40                                  # epochs of the tiny preset: 12 and 120 steps
 
+# Starting Python and importing torch and timm takes 5 s on an idle 2-core machine and over 15 s on a loaded one, while
+# a tiny run trains in a second: forty fresh interpreters would make this file slow and its kills land mostly in
+# imports. So a server process imports midol.pretrain once and forks one child per run; the child runs the module as
+# `python -m midol.pretrain ARGS` does (runpy, __main__) and its exit status or killing signal comes back as is.
+# tests/test_pretrain.py keeps a kill test of a freshly started interpreter.
+SERVER = r"""
+import json, os, runpy, sys, traceback
+import midol.pretrain
+for line in sys.stdin:
+    req = json.loads(line)
+    if req['op'] == 'wait':
+        print(os.waitstatus_to_exitcode(os.waitpid(req['pid'], 0)[1]), flush=True); continue
+    pid = os.fork()
+    if pid:
+        print(pid, flush=True); continue
+    fd = os.open(req['log'], os.O_WRONLY | os.O_CREAT | os.O_TRUNC); os.dup2(fd, 1); os.dup2(fd, 2)
+    os.environ.update(req['env']); sys.argv = ['midol.pretrain', *req['args']]
+    try: runpy.run_module('midol.pretrain', run_name='__main__'); code = 0
+    except SystemExit as e: code = e.code if isinstance(e.code, int) else 1
+    except BaseException: traceback.print_exc(); code = 1
+    sys.stdout.flush(); sys.stderr.flush(); os._exit(code)
+"""
 
-def cli(out, epochs, resume=True):
-    "Command line of a tiny pretraining run that checkpoints every step."
-    return [sys.executable, '-m', 'midol.pretrain', '--preset', 'tiny', '--epochs', str(epochs), '--overrides', EVERY_STEP,
-            '--resume', str(resume), '--out-dir', str(out)]
+
+class Runs:
+    "Tiny pretraining runs forked from one server process (see SERVER)."
+    def __init__(self, logs:Path):
+        self.logs, self.n = logs, 0
+        self.server = subprocess.Popen([sys.executable, '-c', SERVER], env=ENV, cwd=ROOT, stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, text=True)
+    def _ask(self, **req):
+        self.server.stdin.write(json.dumps(req) + '\n'); self.server.stdin.flush()
+        return int(self.server.stdout.readline())
+    def start(self, out, epochs, resume=True, crash=None):
+        "Start a run; (its pid, the file of its stdout and stderr)."
+        self.n += 1; log = self.logs / f'run{self.n}.log'
+        args = ['--preset', 'tiny', '--epochs', str(epochs), '--overrides', EVERY_STEP, '--resume', str(resume), '--out-dir', str(out)]
+        return self._ask(op='start', args=args, env={CRASH_ENV: crash} if crash else {}, log=str(log)), log
+    def wait(self, pid)->int: return self._ask(op='wait', pid=pid)   # exit status, or -signal
+    def run(self, out, epochs, resume=True, crash=None)->tuple: # (exit status, stderr and stdout)
+        "Run to its end (or to the crash point `crash`)."
+        pid, log = self.start(out, epochs, resume, crash)
+        return self.wait(pid), log.read_text()
+    def close(self): self.server.stdin.close(); self.server.wait()
 
 
-def run(out, epochs, resume=True, crash=None):
-    "Run it to its end (or to the crash point `crash`); the finished process, its stderr kept for the messages."
-    env = dict(ENV, **{CRASH_ENV: crash}) if crash else ENV
-    return subprocess.run(cli(out, epochs, resume), env=env, cwd=ROOT, capture_output=True, text=True)
+@pytest.fixture(scope='module')
+def runs(tmp_path_factory):
+    r = Runs(tmp_path_factory.mktemp('logs')); yield r; r.close()
 
 
-def finished(out, epochs):
-    "Run `out` to its end, failing with the process's stderr when it does not finish."
-    r = run(out, epochs)
-    assert r.returncode == 0, f'the resumed run failed (exit {r.returncode}):\n{r.stderr[-3000:]}'
-    return r
+def finished(runs, out, epochs)->str: # what the run printed
+    "Run `out` to its end, failing with the run's output when it does not finish."
+    code, log = runs.run(out, epochs)
+    assert code == 0, f'the resumed run failed (exit {code}):\n{log[-3000:]}'
+    return log
 
 
 def assert_same_run(a, b):
@@ -43,10 +81,10 @@ def assert_same_run(a, b):
 
 
 @pytest.fixture(scope='module')
-def uninterrupted(tmp_path_factory):
+def uninterrupted(runs, tmp_path_factory):
     "The short and the long run, never interrupted."
     base = tmp_path_factory.mktemp('uninterrupted')
-    for epochs in (SHORT, LONG): assert run(base / str(epochs), epochs, resume=False).returncode == 0
+    for epochs in (SHORT, LONG): assert runs.run(base / str(epochs), epochs, resume=False)[0] == 0
     return {e: base / str(e) for e in (SHORT, LONG)}
 
 
@@ -56,52 +94,57 @@ POINTS = [('ckpt-partial', 4), ('ckpt-written', 4), ('ckpt-prev-linked', 5), ('c
 
 
 @pytest.mark.parametrize('point,step', POINTS)
-def test_a_crash_at_each_point_of_a_checkpoint_write_resumes(tmp_path, uninterrupted, point, step):
+def test_a_crash_at_each_point_of_a_checkpoint_write_resumes(tmp_path, runs, uninterrupted, point, step):
     out = tmp_path / 'run'
-    r = run(out, SHORT, resume=False, crash=f'{point}:5')
-    assert r.returncode == CRASH_EXIT, f'expected the crash hook to end the run at {point}:\n{r.stderr[-3000:]}'
+    code, log = runs.run(out, SHORT, resume=False, crash=f'{point}:5')
+    assert code == CRASH_EXIT, f'expected the crash hook to end the run at {point} (exit {code}):\n{log[-3000:]}'
     assert not (out / 'summary.json').exists()
     assert newest_checkpoint(out)[0]['step'] == step                 # the old or the new checkpoint, whole and verified
-    r = finished(out, SHORT)
-    assert 'resuming from the older' not in r.stderr                 # no fallback was needed: the newest one verified
+    log = finished(runs, out, SHORT)
+    assert 'resuming from the older' not in log                      # no fallback was needed: the newest one verified
     assert not list(out.glob('.*.tmp'))                              # the dead writer's temporary was cleared
     assert_same_run(uninterrupted[SHORT], out)
 
 
-def test_a_corrupt_checkpoint_resumes_from_the_older_one_and_says_so(tmp_path, uninterrupted):
+def test_a_corrupt_checkpoint_resumes_from_the_older_one_and_says_so(tmp_path, runs, uninterrupted):
     out = tmp_path / 'run'
-    assert run(out, SHORT, resume=False, crash='ckpt-saved:6').returncode == CRASH_EXIT
+    assert runs.run(out, SHORT, resume=False, crash='ckpt-saved:6')[0] == CRASH_EXIT
     ck = out / 'checkpoint.pt'; raw = bytearray(ck.read_bytes()); raw[-100] ^= 0xFF; ck.write_bytes(bytes(raw))  # one bit rots
-    r = finished(out, SHORT)
-    assert 'checkpoint.pt is truncated or corrupt' in r.stderr and 'resuming from the older checkpoint.prev.pt (step 5)' in r.stderr, r.stderr[-3000:]
+    log = finished(runs, out, SHORT)
+    assert 'checkpoint.pt is truncated or corrupt' in log and 'resuming from the older checkpoint.prev.pt (step 5)' in log, log[-3000:]
     assert_same_run(uninterrupted[SHORT], out)
 
 
-def _wait_for_training(out, proc, since, timeout=120):
-    "Wait until the run `proc` has written a checkpoint after `since` (it is past its start-up and training)."
+def _alive(pid)->bool:
+    "Whether the child `pid` still runs (a finished child that nobody waited for yet is a zombie)."
+    try: return Path(f'/proc/{pid}/stat').read_text().split(')')[-1].split()[0] != 'Z'
+    except FileNotFoundError: return False
+
+
+def _wait_for_training(out, pid, since, timeout=120):
+    "Wait until run `pid` has written a checkpoint after `since` (it is past its start and training)."
     t0 = time.time()
-    while time.time() - t0 < timeout and proc.poll() is None:
+    while time.time() - t0 < timeout and _alive(pid):
         ck = out / 'checkpoint.pt'
         if ck.exists() and ck.stat().st_mtime > since: return True
-        time.sleep(0.01)
+        time.sleep(0.005)
     return False
 
 
-def test_twenty_sigkills_at_random_moments_all_resume(tmp_path, uninterrupted):
+def test_twenty_sigkills_at_random_moments_all_resume(tmp_path, runs, uninterrupted):
     out, rng, kills, torn = tmp_path / 'run', random.Random(0), 0, 0
     while kills < 20:
-        started = time.time()
-        p = subprocess.Popen(cli(out, LONG), env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        if _wait_for_training(out, p, started):
+        started = time.time(); pid, log = runs.start(out, LONG)
+        if _wait_for_training(out, pid, started):
             time.sleep(rng.uniform(0, 0.3))                          # anywhere in the steps and checkpoint writes after it
-            p.send_signal(signal.SIGKILL)
-        _, err = p.communicate()
-        if p.returncode == 0: break                                  # it finished before it could be killed
-        assert p.returncode == -signal.SIGKILL, f'the run failed on its own (exit {p.returncode}):\n{err[-3000:]}'
+            os.kill(pid, signal.SIGKILL)
+        code = runs.wait(pid)
+        if code == 0: break                                          # it finished before it could be killed
+        assert code == -signal.SIGKILL, f'the run failed on its own (exit {code}):\n{log.read_text()[-3000:]}'
         kills += 1; torn += bool(list(out.glob('.*.tmp')))
     assert kills == 20, f'the run finished after {kills} kills: give it more steps'
     print(f'{kills} kills, {torn} of them in the middle of a write (a temporary left behind)')
-    finished(out, LONG)
+    finished(runs, out, LONG)
     assert_same_run(uninterrupted[LONG], out)
 
 
