@@ -20,7 +20,7 @@ Then a modality check: logistic regression on the random-conv features tells the
 --design FILE: a Python file run inside `midol.data` before the data is rendered; it may redefine renderers of
                version 3 (`RENDERERS_V3[name] = ...`). This is how the designs of the search were tried before the
                chosen one went into nbs/01_data.ipynb; the files are kept in benchmarks/synthmed_v3_designs/.
-Writes /tmp/gate/NAME/gate.json and appends a row to the "Third search" table of figures/cpu/tables/tuning_log.md.
+Writes /tmp/gate/NAME/gate.json, benchmarks/synthmed_v3_gate/NAME.csv, and appends a row to the "Third search" table of figures/cpu/tables/tuning_log.md.
 """
 import argparse, json, os, time
 from pathlib import Path
@@ -40,6 +40,7 @@ from midol.model import backbone_spec
 ROOT = Path(__file__).resolve().parents[1]
 LOG = ROOT / 'figures' / 'cpu' / 'tables' / 'tuning_log.md'
 WORK = Path(os.environ.get('GATE_DIR', '/tmp/gate'))
+RESULTS = ROOT / 'benchmarks' / 'synthmed_v3_gate'   # one CSV per run: row, modality, seed, accuracy
 ROWS = ('supervised', 'pixels', 'histogram', 'random init', 'random conv')
 END = '<!-- end of rows: benchmarks/synthmed_v3_gate.py inserts new rows above this line -->'
 SHORT = {'xray': 'X', 'fundus': 'F', 'oct': 'O', 'derm': 'D', 'path': 'P'}
@@ -113,6 +114,19 @@ def modality_accuracy(tasks:dict)->float:
     return 100 * float((clf.predict(sc.transform(X['test'])) == y['test']).mean())
 
 
+def write_table(path:Path, by_seed:dict):
+    "The accuracies of a gate run as a CSV, one line per (row, modality, seed), then the mean over seeds per row and modality."
+    lines = ['row,modality,seed,logreg_acc']
+    for r, d in by_seed.items():
+        for key, v in d.items():
+            dataset, seed = key.split('@'); lines.append(f"{r},{dataset.replace('synthmed-', '')},{seed},{v:.1f}")
+    for r, d in by_seed.items():
+        for m in dict.fromkeys(k.split('@')[0] for k in d):
+            vals = [v for k, v in d.items() if k.split('@')[0] == m]
+            lines.append(f"{r},{m.replace('synthmed-', '')},mean,{np.mean(vals):.1f}")
+    path.parent.mkdir(parents=True, exist_ok=True); path.write_text('\n'.join(lines) + '\n')
+
+
 def load_average()->float: return float(open('/proc/loadavg').read().split()[0])
 
 
@@ -157,6 +171,7 @@ def main():
     wall, load1 = time.time() - t0, load_average()
     (out / 'gate.json').write_text(json.dumps(dict(args=vars(args), accuracies=acc, by_seed=by_seed, modality_accuracy=mod_acc,
                                                    wall=wall, load=[load0, load1]), indent=1))
+    write_table(RESULTS / f'{args.name}.csv', by_seed)
     for r in rows:
         print(f"{r:12s} mean {np.mean(list(acc[r].values())):5.1f}  " + ' '.join(f"{d.split('-')[1]} {v:.1f}" for d, v in acc[r].items()))
     if len(seeds) > 1: print('by seed:', by_seed)
