@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_exercises.ipynb #2ac9c53a
 from __future__ import annotations
-import copy, math
+import copy, functools, math
 from types import SimpleNamespace
 import numpy as np
 import torch
@@ -18,10 +18,10 @@ from .dino import DINOLoss
 from .model import MIDoL
 
 # %% auto #0
-__all__ = ['run_student', 'as_numbers', 'judge', 'passed', 'check_entropy', 'check_conditional_mi', 'check_infonce',
-           'check_solarize', 'check_contrast', 'check_crop_coverage', 'check_sinkhorn_step', 'check_l_route',
-           'check_teacher_probs', 'check_center_update', 'check_dino_loss', 'check_ema_update', 'check_ema_half_life',
-           'check_teacher_dispatch']
+__all__ = ['run_student', 'NotAnswered', 'as_numbers', 'judge', 'passed', 'grader', 'check_entropy', 'check_conditional_mi',
+           'check_infonce', 'check_solarize', 'check_contrast', 'check_crop_coverage', 'check_sinkhorn_step',
+           'check_l_route', 'check_teacher_probs', 'check_center_update', 'check_dino_loss', 'check_ema_update',
+           'check_ema_half_life', 'check_teacher_dispatch']
 
 # %% ../nbs/09_exercises.ipynb #dbe81ada
 def run_student(fn,           # the student's function
@@ -35,11 +35,14 @@ def run_student(fn,           # the student's function
     except Exception as e: raise AssertionError(f"on {case}, your function raised {type(e).__name__}: {e}. {hint}".strip()) from e
 
 # %% ../nbs/09_exercises.ipynb #117754b7
+class NotAnswered(Exception):
+    "Raised when the student's function returned None: the stub is still empty."
+
 def as_numbers(got,       # a float, numpy array or tensor
                case:str,  # the hidden case in words, for the message
               )->np.ndarray:
-    "`got` as a float64 numpy array; an AssertionError when it is None or not numbers."
-    if got is None: raise AssertionError(f"on {case}, your function returned None: fill in the stub and `return` the result")
+    "`got` as a float64 numpy array; `NotAnswered` when it is None, an AssertionError when it is not numbers."
+    if got is None: raise NotAnswered(f"on {case}, your function returned None: fill in the stub and `return` the result")
     if isinstance(got, torch.Tensor): got = got.detach().cpu().double().numpy()
     try: return np.asarray(got, dtype=np.float64)
     except (TypeError, ValueError):
@@ -51,8 +54,13 @@ def _same(a:np.ndarray, b, atol:float)->bool:
     b = as_numbers(b, '')
     return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-5, atol=atol, equal_nan=True))
 
-def _show(a:np.ndarray)->str:
-    return f"{float(a):.6g}" if a.ndim == 0 else np.array2string(a, precision=4, threshold=12, suppress_small=True)
+def _difference(got:np.ndarray, want:np.ndarray)->str:
+    "The two values of a number; for an array its shape, the largest error with its index and the values there."
+    if want.ndim == 0: return f"expected {float(want):.6g}, got {float(got):.6g}"
+    err = np.nan_to_num(np.abs(got - want), nan=np.inf)
+    i = np.unravel_index(int(np.argmax(err)), err.shape)
+    return (f"wrong values in the array of shape {want.shape}: the largest error is {float(err[i]):.3g}, at index "
+            f"{tuple(int(k) for k in i)}, where the answer is {float(want[i]):.4g} and yours {float(got[i]):.4g}")
 
 def judge(got,                  # the student's result
           want,                 # the reference result
@@ -60,6 +68,7 @@ def judge(got,                  # the student's result
           mistakes=(),          # (wrong answer, advice) pairs, tried in order
           nonfinite_hint:str='',# advice when the result holds NaN or inf where the reference does not
           atol:float=1e-6,      # absolute tolerance
+          hint:str='',          # general advice added when no known mistake matches
          ):
     "Raise an AssertionError that says what is wrong unless `got` matches `want`."
     got, want = as_numbers(got, case), as_numbers(want, case)
@@ -69,8 +78,8 @@ def judge(got,                  # the student's result
     shape = lambda a: 'a single number' if a.ndim == 0 else f"shape {a.shape}"
     if got.shape != want.shape: raise AssertionError(f"on {case}, wrong shape: expected {shape(want)}, got {shape(got)}")
     if not np.isfinite(got).all() and np.isfinite(want).all():
-        raise AssertionError(f"on {case}, your result is not finite: {_show(got)}. {nonfinite_hint}".strip())
-    raise AssertionError(f"on {case}, expected {_show(want)}, got {_show(got)}")
+        raise AssertionError(f"on {case}, your result holds {int((~np.isfinite(got)).sum())} NaN or infinite value(s). {nonfinite_hint}".strip())
+    raise AssertionError(f"on {case}, {_difference(got, want)}. {hint}".strip())
 
 # %% ../nbs/09_exercises.ipynb #df0b574b
 def passed(fn,       # the student's function
@@ -80,10 +89,19 @@ def passed(fn,       # the student's function
     cases = 'the hidden case' if n == 1 else f"all {n} hidden cases"
     print(f"correct: {getattr(fn, '__name__', 'your function')} passes {cases}")
 
+def grader(check):  # a checker `check(fn)`
+    "`check`, printing `not answered yet` instead of raising when the student's function is still an empty stub."
+    @functools.wraps(check)
+    def graded(fn):
+        try: return check(fn)
+        except NotAnswered as e: print(f"not answered yet: {getattr(fn, '__name__', 'your function')} ({e})")
+    return graded
+
 # %% ../nbs/09_exercises.ipynb #95b6b40f
 def _entropy_per_row(p:np.ndarray)->np.ndarray:  # a common mistake: −Σ p log p along the last axis only
     return -np.where(p > 0, p * np.log(np.where(p > 0, p, 1.)), 0.).sum(-1)
 
+@grader
 def check_entropy(fn, # the student's `fn(p) -> float`: entropy in nats of a distribution or joint table `p` (numpy)
                  ):
     "Grade `fn` against `entropy` on hidden distributions, zeros and joint tables included."
@@ -100,7 +118,8 @@ def check_entropy(fn, # the student's `fn(p) -> float`: entropy in nats of a dis
         mistakes += [(entropy(p.sum(a)), "you computed the entropy of a marginal: the joint entropy sums −p log p over every entry of the table")
                      for a in range(p.ndim) if p.ndim > 1]
         judge(run_student(fn, case, p.copy()), want, case, mistakes,
-              "0 log 0 counts as 0: drop the zero probabilities (p = p[p > 0]) before taking the log.")
+              "0 log 0 counts as 0: drop the zero probabilities (p = p[p > 0]) before taking the log.",
+              hint="H = −Σ p log p over every entry of the table, natural log, nothing else.")
     passed(fn, len(cases))
 
 # %% ../nbs/09_exercises.ipynb #33c71733
@@ -110,6 +129,7 @@ def _coins(z_of)->np.ndarray:  # p[x, y, z] for two fair coins x, y and z = z_of
         for y in (0, 1): p[x, y, z_of(x, y)] += 0.25
     return p
 
+@grader
 def check_conditional_mi(fn, # the student's `fn(p_xyz) -> float`: I(X;Y|Z) in nats of a table p[x, y, z] (numpy)
                         ):
     "Grade `fn` against `cond_mutual_info` on hidden three-variable tables."
@@ -127,10 +147,12 @@ def check_conditional_mi(fn, # the student's `fn(p_xyz) -> float`: I(X;Y|Z) in n
                     (cond_mutual_info(p.transpose(1, 2, 0)), "you conditioned on X: the table is p[x, y, z], so the condition Z is the LAST axis"),
                     (cond_entropy(regroup(p, 0, 2)), "that is H(X|Z) alone: subtract H(X|Y,Z)")]
         judge(run_student(fn, case, p.copy()), want, case, mistakes,
-              "Terms with p(x, y, z) = 0 contribute 0: skip them before taking logs.")
+              "Terms with p(x, y, z) = 0 contribute 0: skip them before taking logs.",
+              hint="Check the two conditional entropies one at a time against a table you can work by hand, e.g. Z = X xor Y.")
     passed(fn, len(cases))
 
 # %% ../nbs/09_exercises.ipynb #abe166f6
+@grader
 def check_infonce(fn, # the student's `fn(scores) -> float`: the InfoNCE estimate in nats of a [K, K] critic matrix (numpy)
                  ):
     "Grade `fn` against `infonce` on hidden critic matrices."
@@ -145,57 +167,58 @@ def check_infonce(fn, # the student's `fn(scores) -> float`: the InfoNCE estimat
                     (-want, "wrong sign: the estimate is log K + mean log-softmax; the loss is its negative"),
                     (log_k + len(s) * (want - log_k), "average the K log-softmax terms of the positives (mean), don't sum them")]
         judge(run_student(fn, case, s.copy()), want, case, mistakes,
-              "exp overflowed: subtract each row's maximum before exponentiating (or use scipy.special.logsumexp).")
+              "exp overflowed: subtract each row's maximum before exponentiating (or use scipy.special.logsumexp).",
+              hint="Row i scores x_i against every y_j; the positive pair is the diagonal entry (i, i).")
     passed(fn, len(cases))
 
 # %% ../nbs/09_exercises.ipynb #d215b2e4
-def check_solarize(fn, # the student's `fn(x, threshold) -> tensor`: images [B, C, H, W] in [0, 1]
+@grader
+def check_solarize(fn, # the student's `fn(x, thresholds) -> tensor`: images x [B, C, H, W] in [0, 1], thresholds [B]
                   ):
-    "Grade `fn` against `solarize` on a hidden batch, thresholds 128/255 and 0.25."
-    x = torch.rand(2, 3, 4, 4, generator=torch.Generator().manual_seed(0))
-    x[0, 0, 0] = torch.tensor([0., 128 / 255, 0.25, 1.])                # pixels exactly at the thresholds
-    for threshold in (128 / 255, 0.25):
-        case = f"a batch [2, 3, 4, 4] with threshold {threshold:.4g}"
-        given = x.clone()
-        got = run_student(fn, case, given, threshold)
-        if not torch.equal(given, x): raise AssertionError(f"on {case}, your function changed its input in place: return a new tensor (torch.where)")
-        mistakes = [(torch.where(x < threshold, 1 - x, x), "you inverted the dark pixels: solarisation inverts the pixels AT OR ABOVE the threshold"),
-                    (torch.where(x > threshold, 1 - x, x), "a pixel exactly at the threshold is inverted too: compare with >=, not >"),
-                    (torch.where(x >= threshold, -x, x), "inverting a pixel in [0, 1] gives 1 − x, not −x"),
-                    (solarize(x), "you ignored the `threshold` argument and used 128/255")]
-        judge(got, solarize(x, threshold), case, mistakes)
-    passed(fn, 2)
+    "Grade `fn` against `solarize` applied image by image, on a hidden batch with one threshold per image."
+    thresholds = torch.tensor([128 / 255, 0.25, 0.9, 0.])
+    x = torch.rand(4, 3, 4, 4, generator=torch.Generator().manual_seed(0))              # [B, C, H, W], B = W = 4
+    for b, t in enumerate(thresholds.tolist()): x[b, 0, 0] = torch.tensor([0., t, 0.5, 1.])  # pixels exactly at each threshold
+    case = "a batch [4, 3, 4, 4] with thresholds [0.502, 0.25, 0.9, 0], one per image"
+    given = x.clone()
+    got = run_student(fn, case, given, thresholds.clone())
+    if not torch.equal(given, x): raise AssertionError(f"on {case}, your function changed its input in place: return a new tensor (torch.where)")
+    want = torch.cat([solarize(x[b:b + 1], t) for b, t in enumerate(thresholds.tolist())])  # [B, C, H, W]
+    per_image = thresholds.view(-1, 1, 1, 1)
+    mistakes = [(torch.where(x >= thresholds, 1 - x, x), "the thresholds were broadcast along the image WIDTH (the last axis of x): give them the shape [B, 1, 1, 1] so that thresholds[b] applies to image b"),
+                (torch.where(x < per_image, 1 - x, x), "you inverted the dark pixels: solarisation inverts the pixels AT OR ABOVE the threshold"),
+                (torch.where(x > per_image, 1 - x, x), "a pixel exactly at the threshold is inverted too: compare with >=, not >"),
+                (torch.where(x >= per_image, -x, x), "inverting a pixel in [0, 1] gives 1 − x, not −x"),
+                (solarize(x), "you ignored the thresholds and used 128/255 for every image")]
+    judge(got, want, case, mistakes, hint="Image b keeps its pixels below thresholds[b] and inverts (1 − x) the others.")
+    passed(fn, 1)
 
 # %% ../nbs/09_exercises.ipynb #52b42b88
-def check_contrast(fn, # the student's `fn(x, f) -> tensor`: images [B, 3, H, W] in [0, 1], one factor f[b] per image
+@grader
+def check_contrast(fn, # the student's `fn(x, y) -> f`: factors f [B] such that y = adjust_contrast(x, f), images [B, 3, H, W]
                   ):
-    "Grade `fn` against `adjust_contrast` on a hidden batch of coloured images."
-    x = torch.rand(3, 3, 5, 3, generator=torch.Generator().manual_seed(1)) * torch.tensor([1., .6, .3]).view(1, 3, 1, 1)
-    f = torch.tensor([0.5, 1.6, 0.])
-    case = 'three colour images [3, 3, 5, 3] with factors f = [0.5, 1.6, 0]'
-    given = x.clone()
-    got = run_student(fn, case, given, f.clone())
-    if not torch.equal(given, x): raise AssertionError(f"on {case}, your function changed its input in place: return a new tensor")
-    luma = grayscale(x).mean((1, 2, 3), keepdim=True)                                 # [B, 1, 1, 1]
-    def blend(m, factor=f.view(-1, 1, 1, 1), clamp=True):
-        y = m + factor * (x - m)
-        return y.clamp(0, 1) if clamp else y
-    mistakes = [(blend(x.mean((2, 3), keepdim=True)), "blend with each image's mean GREY level (the mean of grayscale(x)), not with each colour channel's own mean"),
-                (blend(x.mean((1, 2, 3), keepdim=True)), "the mean grey level weights the channels by luma (grayscale(x): 0.299 R + 0.587 G + 0.114 B), not the plain mean of R, G and B"),
-                (blend(grayscale(x).mean()), "the mean grey level is per image: average over each image's own pixels, not over the whole batch"),
-                (blend(luma, clamp=False), "clamp the result to [0, 1]: a factor above 1 pushes pixels out of range"),
-                (blend(luma, f.view(1, 1, 1, -1)), "f was broadcast along the image width: reshape it to [B, 1, 1, 1] so that f[b] scales image b"),
-                ((x + f.view(-1, 1, 1, 1) * (luma - x)).clamp(0, 1), "the blend is m + f (x − m): f = 0 gives the flat grey image, f = 1 the image itself")]
-    judge(got, adjust_contrast(x, f), case, mistakes)
+    "Grade `fn` on a hidden pair (x, y = adjust_contrast(x, f)): it must recover each image's contrast factor f[b]."
+    x = 0.3 + 0.4 * torch.rand(4, 3, 5, 4, generator=torch.Generator().manual_seed(1)) * torch.tensor([1., .6, .3]).view(1, 3, 1, 1)
+    f = torch.tensor([0.5, 1.3, 0., 1.])                                                # [B]
+    y = adjust_contrast(x, f)                                                           # [B, 3, H, W], no pixel clamped
+    case = 'four colour images x [4, 3, 5, 4] in [0.3, 0.7] and y = adjust_contrast(x, f)'
+    got = run_student(fn, case, x.clone(), y.clone())
+    answer, kept = as_numbers(got, case), (f != 0).numpy()                               # f = 0: y is flat, x from y is undefined
+    if answer.shape == f.shape and np.allclose(answer[kept], 1 / f.numpy()[kept], atol=1e-3):
+        raise AssertionError(f"on {case}: you swapped x and y: y is the adjusted image, and f scales x's deviations from the mean grey level")
+    mistakes = [                (y.mean((1, 2, 3)) / x.mean((1, 2, 3)), "f does not scale the pixel values: it scales their DEVIATIONS from the mean grey level, y − m = f (x − m)"),
+                (f.view(-1, 1, 1, 1), "return one factor per image, shape [B]")]
+    judge(got, f, case, mistakes, atol=1e-3,
+          hint="Compare the deviations of y from its mean with those of x from its mean, image by image.")
     passed(fn, 1)
 
 # %% ../nbs/09_exercises.ipynb #ac709870
-def _crop_coverage(w:float, x:float)->float:  # crop width w (fraction of the side), point x in [-1, 1]
-    "Probability that a crop [c − w, c + w], centre c ~ U[−(1 − w), 1 − w], contains x."
-    if w >= 1: return 1.
-    lo, hi = max(x - w, w - 1), min(x + w, 1 - w)
-    return max(hi - lo, 0.) / (2 * (1 - w))
+def _covered_fraction(w:float, x:float, n:int=400_001)->float:  # crop width w (fraction of the side), point x in [-1, 1]
+    "The fraction of `n` evenly spaced crop centres c in [−(1 − w), 1 − w] whose crop [c − w, c + w] contains x."
+    c = np.linspace(-(1 - w), 1 - w, n)
+    return float((np.abs(c - x) <= w + 1e-12).mean())
 
+@grader
 def check_crop_coverage(fn, # the student's `fn(w, x) -> float`: probability that a crop of width w covers the point x
                        ):
     "Grade `fn` on a hidden grid of crop widths (local and global scales, the whole image) and points."
@@ -207,13 +230,15 @@ def check_crop_coverage(fn, # the student's `fn(w, x) -> float`: probability tha
             mistakes = [(centre_anywhere, "the crop stays inside the image, so its centre is uniform on [−(1 − w), 1 − w], not on [−1, 1]"),
                         (w / (1 - w) if w < 1 else None, "clip the interval of good centres [x − w, x + w] to the centres' range [−(1 − w), 1 − w]: a probability never exceeds 1")]
             whole = "w = 1 is the whole image: it covers every point (probability 1); handle it before dividing by 1 − w."
-            judge(run_student(fn, case, w, x, hint=whole if w == 1 else ''), _crop_coverage(w, x), case, mistakes, whole)
+            judge(run_student(fn, case, w, x, hint=whole if w == 1 else ''), _covered_fraction(w, x), case, mistakes, whole, atol=1e-4,
+                  hint="The crop contains x when its centre lies within w of x: measure those centres inside the centres' range.")
     passed(fn, len(widths) * len(points))
 
 # %% ../nbs/09_exercises.ipynb #4d2b5caa
 def _to_sums(q:torch.Tensor, dim:int, total:float)->torch.Tensor:  # q [B, N] scaled so that its sums along `dim` are `total`
     return q / q.sum(dim, keepdim=True) * total
 
+@grader
 def check_sinkhorn_step(fn, # the student's `fn(q) -> tensor`: one Sinkhorn iteration of a positive plan q [B, N] summing to 1
                        ):
     "Grade `fn` against one iteration of `sinkhorn_knopp` on hidden plans."
@@ -229,10 +254,12 @@ def check_sinkhorn_step(fn, # the student's `fn(q) -> tensor`: one Sinkhorn iter
                     (_to_sums(q, 0, 1 / n), "you skipped the row step: after the columns, scale each sample's row to sum to 1/B"),
                     (want * b, "the rows must sum to 1/B, not 1: Q is a joint plan over B samples and N experts whose entries sum to 1"),
                     (want.T, "return the plan as [B, N] (samples × experts), the shape you were given")]
-        judge(run_student(fn, case, q.clone()), want, case, mistakes)
+        judge(run_student(fn, case, q.clone()), want, case, mistakes,
+              hint="After your step every column should sum to 1/N and then every row to exactly 1/B: print q.sum(0) and q.sum(1).")
     passed(fn, len(cases))
 
 # %% ../nbs/09_exercises.ipynb #582d6e06
+@grader
 def check_l_route(fn, # the student's `fn(a_s, a_t) -> scalar`: L_route of one pair, a_s and a_t [B, N] routing probabilities
                  ):
     "Grade `fn` against `l_route` on hidden pairs of routings, one with exact zeros in a_T."
@@ -248,10 +275,12 @@ def check_l_route(fn, # the student's `fn(a_s, a_t) -> scalar`: L_route of one p
                     (want * b, "average over the B images (mean), don't sum them"),
                     (want / n, "sum over the N experts inside each image, then average over the images; you averaged over the experts too")]
         judge(run_student(fn, case, a_s.clone(), a_t.clone()), want, case, mistakes,
-              "a_T can hold exact zeros (the model clamps Sinkhorn's output): clamp a_T at 1e-12 before the log.")
+              "a_T can hold exact zeros (the model clamps Sinkhorn's output): clamp a_T at 1e-12 before the log.",
+              hint="Per image, −Σ_i a_S^(i) log a_T^(i) over the N experts; then the mean over the B images.")
     passed(fn, len(cases))
 
 # %% ../nbs/09_exercises.ipynb #1dca5d1b
+@grader
 def check_teacher_probs(fn, # the student's `fn(t, center, temp) -> q`: teacher outputs t [n, K], centre c [1, K], τ_t
                        ):
     "Grade DINO's teacher step q = softmax((t − c) / τ_t) on hidden outputs, at τ_t = 0.5 and 0.04."
@@ -266,10 +295,12 @@ def check_teacher_probs(fn, # the student's `fn(t, center, temp) -> q`: teacher 
                     (F.softmax((t - c) / temp, 0), "normalise over the K prototypes (the last axis), not over the batch"),
                     ((t - c) / temp, "return probabilities: apply a softmax over the prototypes"),
                     (F.log_softmax((t - c) / temp, -1), "return probabilities, not log-probabilities")]
-        judge(run_student(fn, case, t.clone(), c.clone(), temp), want, case, mistakes)
+        judge(run_student(fn, case, t.clone(), c.clone(), temp), want, case, mistakes,
+              hint="Each row of q is a probability distribution over the K prototypes: check that its rows sum to 1.")
     passed(fn, 2)
 
 # %% ../nbs/09_exercises.ipynb #d5d04d1c
+@grader
 def check_center_update(fn, # the student's `fn(center, t, m) -> new centre`: center [1, K], teacher outputs t [n, K], momentum m
                        ):
     "Grade the EMA centre update against `DINOLoss.update_center`, at m = 0.9 and 0.99."
@@ -285,37 +316,40 @@ def check_center_update(fn, # the student's `fn(center, t, m) -> new centre`: ce
                     (mean, "you replaced the centre by the batch mean: it is a moving average that keeps m of the old centre"),
                     (want.view(-1), "return shape [1, K] like the centre you were given (mean with keepdim=True)"),
                     (m * c + (1 - m) * t.mean(1, keepdim=True), "average over the batch (axis 0), giving one value per prototype, not over the prototypes")]
-        judge(run_student(fn, case, c.clone(), t.clone(), m), want, case, mistakes)
+        judge(run_student(fn, case, c.clone(), t.clone(), m), want, case, mistakes,
+              hint="The new centre is an exponential moving average: m of the old centre, 1 − m of the batch mean of t.")
     passed(fn, 2)
 
 # %% ../nbs/09_exercises.ipynb #9a9624e7
-def _dino_pairs(s, t, center, n_global, student_temp, teacher_temp)->torch.Tensor:  # -> [V_t, V_s] batch-mean CE per pair
-    b = len(t) // n_global
-    log_p = F.log_softmax(s / student_temp, -1).view(-1, b, s.shape[-1])   # [V_s, B, K]
-    q = F.softmax((t - center) / teacher_temp, -1).view(n_global, b, -1)    # [V_t, B, K]
-    return -torch.einsum('gbk,vbk->gv', q, log_p) / b                       # [V_t, V_s]
+def _pair_ce(s_v, t_g, center, student_temp, teacher_temp)->torch.Tensor:  # s_v, t_g [B, K] -> scalar
+    "Batch-mean cross-entropy of one pair (teacher view g, student view v), computed by `DINOLoss` itself."
+    loss = DINOLoss(t_g.shape[-1], n_global=1, student_temp=student_temp, teacher_temp=teacher_temp, gather=False)
+    loss.center.copy_(center)
+    return loss(torch.cat([s_v, s_v]), t_g)   # student views [v, v]: the pair (0, 0) is skipped, (0, 1) is the one kept
 
-def check_dino_loss(fn, # the student's `fn(s, t, center, n_global, student_temp, teacher_temp) -> scalar`
+def _pair_matrix(s, t, center, v_t:int, temps=(0.1, 0.04))->torch.Tensor:  # -> [V_t, V_s] per-pair cross-entropies
+    b, k = len(t) // v_t, s.shape[-1]
+    s_views, t_views = s.view(-1, b, k), t.view(v_t, b, k)                   # [V_s, B, K], [V_t, B, K]
+    return torch.stack([torch.stack([_pair_ce(s_v, t_g, center, *temps) for s_v in s_views]) for t_g in t_views])
+
+@grader
+def check_dino_loss(fn, # the student's `fn(s, t, center, n_global, student_temp, teacher_temp) -> ce [V_t, V_s]`
                    ):
-    "Grade `fn` against `DINOLoss` on hidden outputs: 2 global + 2 local views of 3 images, K = 6."
+    "Grade the per-pair DINO cross-entropies against `DINOLoss` on each pair: 2 global + 3 local views of 3 images, K = 6."
     g = torch.Generator().manual_seed(7)
-    s, t, c, v_t, b = torch.randn(4 * 3, 6, generator=g), torch.randn(2 * 3, 6, generator=g), torch.randn(1, 6, generator=g), 2, 3
-    case = 'student outputs [4·3, 6], teacher outputs [2·3, 6], τ_s = 0.1, τ_t = 0.04'
-    loss = DINOLoss(6, n_global=v_t, student_temp=0.1, teacher_temp=0.04, gather=False)
-    loss.center.copy_(c)
-    want = loss(s, t)
-    ce = _dino_pairs(s, t, c, v_t, 0.1, 0.04)                                  # [V_t, V_s]
-    pairs = ~torch.eye(v_t, 4, dtype=torch.bool)                               # v ≠ g
-    image_major = lambda x: x.view(b, -1, 6).transpose(0, 1).reshape(-1, 6)    # rows read as [B, V] instead of [V, B]
-    mistakes = [(ce.mean(), "you included the pairs in which student and teacher see the SAME global view (v = g); DINO averages over v ≠ g only"),
-                (ce[:, :v_t][pairs[:, :v_t]].mean(), "the student side uses ALL its views, globals and locals; you used only the global ones"),
-                (_dino_pairs(s, t, 0 * c, v_t, 0.1, 0.04)[pairs].mean(), "centre the teacher outputs (t − c) before the teacher's softmax"),
+    v_t, v_s, b, k = 2, 5, 3, 6
+    s, t, c = torch.randn(v_s * b, k, generator=g), torch.randn(v_t * b, k, generator=g), torch.randn(1, k, generator=g)
+    case = 'student outputs [5·3, 6] (2 global + 3 local views of 3 images), teacher outputs [2·3, 6], τ_s = 0.1, τ_t = 0.04'
+    want = _pair_matrix(s, t, c, v_t)                                          # [V_t, V_s]
+    image_major = lambda x: x.view(b, -1, k).transpose(0, 1).reshape(-1, k)    # rows read as [B, V] instead of [V, B]
+    mistakes = [(want.T, "return [V_t, V_s]: one row per teacher (global) view, one column per student view"),
+                (_pair_matrix(s, t, 0 * c, v_t), "centre the teacher outputs (t − c) before the teacher's softmax"),
+                (_pair_matrix(s, t, c, v_t, (0.04, 0.1)), "the student's softmax uses τ_s (student_temp) and the teacher's τ_t (teacher_temp); you swapped them"),
+                (_pair_matrix(image_major(s), image_major(t), c, v_t), "rows are view-major: view v is rows v·B to v·B + B − 1 (.view(V, B, K)), not every V-th row"),
                 (-want, "wrong sign: the cross-entropy −Σ q log p is positive"),
-                (ce[pairs].sum(), "average over the pairs (v ≠ g), don't sum them"),
-                (b * want, "average over the B images, don't sum them"),
-                (_dino_pairs(s, t, c, v_t, 0.04, 0.1)[pairs].mean(), "the student's softmax uses τ_s (student_temp) and the teacher's τ_t (teacher_temp); you swapped them"),
-                (_dino_pairs(image_major(s), image_major(t), c, v_t, 0.1, 0.04)[pairs].mean(), "rows are view-major: reshape with .view(V, B, K), not .view(B, V, K)")]
-    judge(run_student(fn, case, s.clone(), t.clone(), c.clone(), v_t, 0.1, 0.04), want, case, mistakes, atol=1e-5)
+                (b * want, "average over the B images, don't sum them")]
+    judge(run_student(fn, case, s.clone(), t.clone(), c.clone(), v_t, 0.1, 0.04), want, case, mistakes, atol=1e-5,
+          hint="Entry [g, v] is the mean over the images of −Σ_k q_k log p_k, q from teacher view g and p from student view v.")
     passed(fn, 1)
 
 # %% ../nbs/09_exercises.ipynb #78def62a
@@ -329,61 +363,73 @@ def _mlp_pair(seed:int):  # (teacher, student): two small MLPs with different we
 
 def _flat(module:nn.Module)->torch.Tensor: return torch.cat([p.detach().flatten() for p in module.parameters()])
 
-def check_ema_update(fn, # the student's `fn(teacher, student, m)`: moves the teacher's parameters in place
+def _moved_in_place(case:str, before:list, teacher, t0, student, s0):  # the checks every EMA answer must pass first
+    if not torch.equal(_flat(student), s0): raise AssertionError(f"on {case}: you changed the student; only the teacher moves (the optimiser trains the student)")
+    if any(p.requires_grad or p.grad_fn is not None for p in teacher.parameters()):
+        raise AssertionError(f"on {case}: the teacher's parameters now carry a gradient graph; do the update under torch.no_grad()")
+    if any(a is not b for a, b in zip(before, teacher.parameters())):
+        raise AssertionError(f"on {case}: update the teacher's parameters in place (mul_, add_, copy_); new Parameter objects break the optimiser's and the model's references")
+    if torch.equal(_flat(teacher), t0): raise NotAnswered(f"on {case}, the teacher did not change: update its parameters in place, a returned value is ignored")
+
+@grader
+def check_ema_update(fn, # the student's `fn(teacher, student, m, n)`: moves the teacher in place as n EMA updates would
                     ):
-    "Grade the EMA teacher update against `MIDoL.update_teacher`, at m = 0.9 and 0.996."
-    for seed, m in enumerate((0.9, 0.996)):
-        case = f"a pair of small MLPs with m = {m}"
+    "Grade `fn` against `MIDoL.update_teacher` applied n times toward a frozen student, at three (m, n)."
+    for seed, (m, n) in enumerate(((0.9, 1), (0.9, 7), (0.996, 100))):
+        case = f"a pair of small MLPs with m = {m} and n = {n}"
         teacher, student = _mlp_pair(seed)
         reference = SimpleNamespace(teacher=copy.deepcopy(teacher), student=copy.deepcopy(student))
-        MIDoL.update_teacher(reference, m)
+        for _ in range(n): MIDoL.update_teacher(reference, m)
         before, t0, s0 = list(teacher.parameters()), _flat(teacher), _flat(student)
-        run_student(fn, case, teacher, student, m)
-        if not torch.equal(_flat(student), s0): raise AssertionError(f"on {case}: you changed the student; only the teacher moves (the optimiser trains the student)")
-        if any(p.requires_grad or p.grad_fn is not None for p in teacher.parameters()):
-            raise AssertionError(f"on {case}: the teacher's parameters now carry a gradient graph; do the update under torch.no_grad()")
-        if any(a is not b for a, b in zip(before, teacher.parameters())):
-            raise AssertionError(f"on {case}: update the teacher's parameters in place (p_t.mul_(m).add_(p_s, alpha=1 - m)); new Parameter objects break the optimiser's and the model's references")
-        if torch.equal(_flat(teacher), t0): raise AssertionError(f"on {case}: the teacher did not change; update its parameters in place, a returned value is ignored")
+        run_student(fn, case, teacher, student, m, n)
+        _moved_in_place(case, before, teacher, t0, student, s0)
         judge(_flat(teacher), _flat(reference.teacher), case,
-              [((1 - m) * t0 + m * s0, "swapped momentum: the teacher KEEPS m of its own value, θ_T ← m θ_T + (1 − m) θ_S"),
-               (s0, "the teacher became a copy of the student: it moves only (1 − m) of the way")])
-    passed(fn, 2)
+              [(m ** n * s0 + (1 - m ** n) * t0, "swapped momentum: the teacher KEEPS m of its own value at each update"),
+               (m * t0 + (1 - m) * s0 if n > 1 else None, "that is ONE update: after n updates toward a frozen student the teacher keeps m**n of its gap"),
+               (s0, "the teacher became a copy of the student: each update moves it only (1 − m) of the way")], atol=1e-5,
+              hint="Each update shrinks the teacher's gap to the frozen student, θ_S − θ_T, by the same factor.")
+    passed(fn, 3)
 
 # %% ../nbs/09_exercises.ipynb #af779908
+@grader
 def check_ema_half_life(fn, # the student's `fn(m) -> int`: EMA updates until the teacher has closed half its gap to a frozen student
                        ):
-    "Grade the EMA half-life ⌈log(1/2) / log m⌉ at five momenta, 0.5 to 0.9995."
-    momenta = (0.9, 0.99, 0.996, 0.9995, 0.5)
+    "Grade the EMA half-life by its definition (the smallest whole n with m**n ≤ 1/2) at seven momenta, 0.5 to 0.9995."
+    momenta = (0.9, 0.8, 0.99, 0.98, 0.996, 0.9995, 0.5)
     for m in momenta:
         case = f"m = {m}"
-        exact = math.log(0.5) / math.log(m)
-        mistakes = [(math.floor(exact), "off by one: you need the SMALLEST whole n with m**n ≤ 1/2, so round up (math.ceil)"),
-                    (exact, "return a whole number of updates: round log(1/2) / log(m) up"),
-                    (math.log(m) / math.log(0.5), "you inverted the ratio: m**n = 1/2 gives n = log(1/2) / log(m)"),
-                    (math.ceil(math.log(0.5) / math.log(1 - m)), "each update keeps m of the gap: the gap shrinks by the factor m, not 1 − m")]
-        judge(run_student(fn, case, m), math.ceil(exact), case, mistakes)
+        n = as_numbers(run_student(fn, case, m), case)
+        if n.ndim: raise AssertionError(f"on {case}, wrong shape: expected a single number, got shape {n.shape}")
+        n = float(n)
+        if not math.isfinite(n) or n != math.floor(n):
+            raise AssertionError(f"on {case}, you returned {n:.6g}: return a whole number of updates (the smallest whole n after which half the gap is closed)")
+        if n < 1 or m ** n > 0.5:
+            raise AssertionError(f"on {case}: after {n:.0f} update(s) the gap is still {m ** n:.4f} of what it was, more than half: too few updates. "
+                                 "Each update keeps m of the gap (not 1 − m); if you rounded, round UP, not to the nearest whole number")
+        if m ** (n - 1) <= 0.5:
+            raise AssertionError(f"on {case}: {n - 1:.0f} updates already close half the gap (the gap is then {m ** (n - 1):.4f}): "
+                                 "you want the SMALLEST such number; if you rounded, round up, not up and then add one")
     passed(fn, len(momenta))
 
 # %% ../nbs/09_exercises.ipynb #01affa63
-def check_teacher_dispatch(fn, # the student's `fn(a_t) -> tensor`: one int64 expert per image from a_t [V_t, B, N]
+@grader
+def check_teacher_dispatch(fn, # the student's `fn(a_t, n_global) -> tensor`: one int64 expert per image, a_t [V_t·B, N] view-major
                           ):
     "Grade the teacher's hard routing (argmax of a_T averaged over the global views) on hidden routings."
-    hand = torch.tensor([[[.6, .4, 0.], [.2, .3, .5]],
-                         [[.1, .5, .4], [.2, .7, .1]]])                            # [2 views, 2 images, 3 experts]
-    scores = 0.1 * torch.randn(2 * 6, 5, generator=torch.Generator().manual_seed(8)) / 0.04
-    cases = {'a_T [2, 2, 3] whose two views of image 0 disagree': hand,
-             'a Sinkhorn routing a_T [2, 6, 5]': sinkhorn_knopp(scores, 0.05, 3, gather=False).view(2, 6, 5)}
-    for case, a_t in cases.items():
-        want = a_t.mean(0).argmax(-1)                                            # [B]
-        got = run_student(fn, case, a_t.clone())
+    hand = torch.tensor([[.6, .4, 0.], [.2, .3, .5], [.1, .1, .8],                  # view 0 of images 0, 1, 2
+                         [.1, .5, .4], [.2, .7, .1], [.3, .3, .4]])                 # view 1 of images 0, 1, 2
+    scores = 0.1 * torch.randn(3 * 4, 5, generator=torch.Generator().manual_seed(8)) / 0.04
+    cases = {'a_T [2·3, 3] (2 views of 3 images) whose two views of image 0 disagree': (hand, 2),
+             'a Sinkhorn routing a_T [3·4, 5] (3 views of 4 images)': (sinkhorn_knopp(scores, 0.05, 3, gather=False), 3)}
+    for case, (a_t, v_t) in cases.items():
+        b, n = len(a_t) // v_t, a_t.shape[-1]
+        want = torch.stack([a_t[i::b].mean(0) for i in range(b)]).argmax(-1)    # [B]: image i's views are rows i, i + B, ...
+        got = run_student(fn, case, a_t.clone(), v_t)
         if isinstance(got, torch.Tensor) and got.is_floating_point() and got.shape == want.shape:
             raise AssertionError(f"on {case}: return integer expert indices (int64, from argmax), not floats")
-        mistakes = [(a_t[0].argmax(-1), "you used only the first global view: average a_T over the V_t views (axis 0), then take the argmax"),
-                    (a_t[-1].argmax(-1), "you used only the last global view: average a_T over the V_t views (axis 0), then take the argmax"),
-                    (a_t.argmax(-1), "one expert per IMAGE: average over the views (axis 0) before the argmax over experts"),
-                    (a_t.mean(0), "return the expert index of each image (argmax over experts), not its probabilities"),
-                    (a_t.mean(1).argmax(-1), "average over the views (axis 0), not over the images (axis 1)"),
-                    (a_t.mean(0).argmax(0), "take the argmax over the experts (the last axis), not over the images")]
-        judge(got, want, case, mistakes)
+        mistakes = [(a_t[:b].argmax(-1), "you used only the first global view: average a_T over the V_t views, then take the argmax"),
+                    (a_t.view(b, v_t, n).mean(1).argmax(-1), "rows are view-major: view v is rows v·B to v·B + B − 1 (.view(V_t, B, N)), not [B, V_t]"),
+                    (a_t.view(v_t, b, n).mean(1).argmax(-1), "average over the views, not over the images: one expert per IMAGE"),
+                    (a_t.view(v_t, b, n).mean(0), "return the expert index of each image (argmax over experts), not its probabilities")]
+        judge(got, want, case, mistakes, hint="One expert per image: average image i's V_t rows of a_T, then take the argmax over the experts.")
     passed(fn, len(cases))
