@@ -9,7 +9,10 @@ import argparse, gc, json, tempfile, time
 from pathlib import Path
 import numpy as np, torch
 from midol.pretrain import resolve_config, start_run, epoch_batches, train_step, teacher_outputs, write_encoder, PRESETS
-from midol.evaluate import load_encoder, extract_features, knn_scores, head_probe, knn_label_scores, LINEAR_PROBE_RECIPE, updated
+from midol.metrics import knn_scores
+from midol.encoders import load_encoder, extract_features
+from midol.finetune import LINEAR_PROBE_RECIPE, updated
+from midol.probes import head_probe, knn_label_scores
 from midol.tables import ABLATION_ROWS
 from midol.reproduce import machine_info
 

@@ -33,8 +33,10 @@ from sklearn.preprocessing import StandardScaler
 
 import midol.data as md
 from midol.data import MODALITIES, IMAGENET_MEAN, IMAGENET_STD
-from midol.evaluate import (PixelEncoder, RandomEncoder, SupervisedEncoder, SYNTHMED_RECIPE, DOWNSTREAM_SIZES,
-                            extract_features, run_protocols, updated)
+from midol.encoders import extract_features
+from midol.finetune import updated
+from midol.floors import PixelEncoder, RandomEncoder, SupervisedEncoder, SYNTHMED_RECIPE
+from midol.evaluate import DOWNSTREAM_SIZES, run_protocols
 from midol.model import backbone_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,7 +137,7 @@ def log_row(name:str, args, acc:dict, mod_acc, wall:float, load:tuple)->str:
     mean = lambda r: np.mean(list(acc[r].values())) if r in acc else float('nan')
     sup = ' '.join(f"{SHORT[m]}{acc['supervised'][f'synthmed-{m}']:.0f}" for m in MODALITIES
                    if 'supervised' in acc and f'synthmed-{m}' in acc['supervised'])
-    design = f"v{args.version}" + (f" + {Path(args.design).name}" if args.design else '') + (f", seeds {args.seeds}" if args.seeds != '0' else '')
+    design = f"v{args.version}" + (f" + {Path(args.design).name}" if args.design else '') + (f", seeds {args.seeds}" if args.seeds != '0' else '') + (f", readout {args.readout}" if args.readout else '')
     cells = [name, design, *(f"{mean(r):.1f}" if r in acc else '—' for r in ROWS), sup or '—',
              f"{mod_acc:.1f}" if mod_acc is not None else '—', f"{wall:.0f}", f"{load[0]:.1f}→{load[1]:.1f}"]
     return '| ' + ' | '.join(cells) + ' |'
@@ -156,6 +158,7 @@ def main():
     p.add_argument('--size', type=int, default=32); p.add_argument('--seed', type=int, default=100)
     p.add_argument('--threads', type=int, default=1); p.add_argument('--no-log', action='store_true')
     p.add_argument('--seeds', default='0', help='downstream seeds (a seed trains its own supervised encoder); rows average over them')
+    p.add_argument('--readout', type=int, default=0, help="Swin stages the probe reads (midol's `with_readout`); 0: the encoder's own pooled output")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     if args.design: exec(compile(Path(args.design).read_text(), args.design, 'exec'), vars(md))
@@ -163,7 +166,8 @@ def main():
     load0, t0 = load_average(), time.time()
     tasks = synthmed_tasks(args.version, args.size, *DOWNSTREAM_SIZES['cpu'], seed=args.seed, modalities=mods)
     out = WORK / args.name
-    df = run_protocols(encoders(rows, args.size), tasks, ['logreg'], seeds=seeds, out_dir=out, device=torch.device('cpu'), verbose=True)
+    df = run_protocols(encoders(rows, args.size), tasks, ['logreg'], seeds=seeds, out_dir=out, device=torch.device('cpu'), verbose=True,
+                       **({'readout': args.readout} if args.readout else {}))
     df = df[df.metric == 'ACC']
     by_seed = {r: {f'{d}@{s}': float(v) for d, s, v in zip(df[df.encoder == r].dataset, df[df.encoder == r].seed, df[df.encoder == r].value)} for r in rows}
     acc = {r: df[df.encoder == r].groupby('dataset').value.mean().to_dict() for r in rows}   # mean over the seeds

@@ -19,7 +19,9 @@ import torch
 
 import midol.pretrain as mp
 from midol.data import Augmentation, MultiCrop, MODALITIES
-from midol.evaluate import (DOWNSTREAM_SIZES, PixelEncoder, RandomEncoder, load_encoder, run_protocols, synthmed_tasks)
+from midol.encoders import load_encoder
+from midol.floors import PixelEncoder, RandomEncoder
+from midol.evaluate import DOWNSTREAM_SIZES, run_protocols, synthmed_tasks
 from midol.model import MIDoL, model_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,7 +17,8 @@ from pytorch_grad_cam import GradCAM
 from .data import MODALITIES, CLASSES, SynthMed5, project_root, preprocess
 from .metrics import routing_matrix, routing_nmi
 from .pretrain import PRESETS, build_model, load_checkpoint, teacher_outputs, run_name, atomic_write
-from .evaluate import load_encoder, extract_features, read_state_dict, Classifier
+from .encoders import load_encoder, extract_features, read_state_dict
+from .finetune import Classifier
 from .tables import aggregate, variant_seed, ABLATION_ROWS
 
 # %% auto #0

@@ -12,7 +12,9 @@ import papermill
 from .data import MODALITIES, project_root
 from .pretrain import (PRESETS, run_config, pretrain, check_resumable, config_diff, install_reference, reference_dir,
                             atomic_write, crash_point)
-from .evaluate import DOWNSTREAM_SIZES, FinetuneRecipe, updated, finetune_multiclass, load_encoder, synthmed_tasks
+from .encoders import load_encoder
+from .finetune import FinetuneRecipe, updated, finetune_multiclass
+from .evaluate import DOWNSTREAM_SIZES, synthmed_tasks, list_param
 from .tables import ABLATION_ROWS, TABLE2_ROWS, aggregate, write_table, verdict_lines
 from .figures import run_layout, figure_dir, OFFICIAL_EXPERTS, FIGURES, TABLES, save_classifier
 

@@ -10,7 +10,8 @@ import numpy as np, pandas as pd
 from scipy import stats
 from .data import MODALITIES
 from .registry import find_dataset
-from .evaluate import RESULT_COLUMNS, FLOOR_ROWS, FILTER_ROWS, CEILING_ROWS
+from .floors import FLOOR_ROWS, FILTER_ROWS, CEILING_ROWS
+from .evaluate import RESULT_COLUMNS
 
 # %% auto #0
 __all__ = ['ABLATION_ROWS', 'REFERENCE_ROWS', 'TABLE2_ROWS', 'MD', 'TEX', 'CLAIMS', 'PAPER_TABLES', 'PAPER_BLOCKS',

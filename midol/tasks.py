@@ -14,7 +14,7 @@ from .loaders import (MEDMNIST_CLASSES, MEDMNIST_MODALITY, CHEXPERT_COMPETITION,
                            image_folder_split, nih_chestxray14_table, chexpert_table, ham10000_table, isic_table,
                            siim_table, mask_folder_table, read_mask, rle_decode, grouped_split, drop_missing)
 from .registry import DownstreamDataset, find_dataset
-from .evaluate import recipe_for
+from .finetune import recipe_for
 
 # %% auto #0
 __all__ = ['CHESTMNIST_LABELS', 'DEFAULT_FRACS', 'DOWNSTREAM_MANIFEST', 'REGISTRY_READERS', 'DATA_KINDS', 'channels_first',

@@ -121,7 +121,7 @@ def _alive(pid)->bool:
     except FileNotFoundError: return False
 
 
-def _wait_for_training(out, pid, since, timeout=120):
+def _wait_for_training(out, pid, since, timeout=900):
     "Wait until run `pid` has written a checkpoint after `since` (it is past its start and training)."
     t0 = time.time()
     while time.time() - t0 < timeout and _alive(pid):
@@ -153,7 +153,8 @@ def test_twenty_sigkills_at_random_moments_all_resume(tmp_path, runs, uninterrup
 SWEEP = """
 import sys, torch
 torch.set_num_threads(1)
-from midol.evaluate import PixelEncoder, run_protocols
+from midol.floors import PixelEncoder
+from midol.evaluate import run_protocols
 from midol.testing import toy_split
 toy = {'train': toy_split(16, 0), 'val': toy_split(9, 1), 'test': toy_split(9, 2), 'num_classes': 3}
 run_protocols({'pixels': PixelEncoder(32)}, {'toy': toy}, ['knn', 'logreg'], seeds=range(3), out_dir=sys.argv[1], device='cpu', verbose=False)

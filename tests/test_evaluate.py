@@ -9,8 +9,9 @@ from hypothesis import assume, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 from midol.metrics import dice_counts, dice_score, knn_scores, multiclass_auc
-from midol.evaluate import (RESULT_COLUMNS, SEGMENTATION_RECIPE, FinetuneRecipe, PixelEncoder, finetune_segmentation,
-                            lr_schedule, run_protocols, schedule_steps, updated)
+from midol.finetune import SEGMENTATION_RECIPE, FinetuneRecipe, finetune_segmentation, lr_schedule, schedule_steps, updated
+from midol.floors import PixelEncoder
+from midol.evaluate import RESULT_COLUMNS, run_protocols
 from midol.tables import aggregate
 from midol.testing import tiny_swin, toy_split
 
@@ -106,14 +107,15 @@ def test_segmentation_overfits_a_few_images():
 SWEEP = """
 import sys, torch
 torch.set_num_threads(1)   # tiny models: one thread is fastest, and the test shares the machine
-from midol.evaluate import PixelEncoder, run_protocols
+from midol.floors import PixelEncoder
+from midol.evaluate import run_protocols
 from midol.testing import toy_split
 toy = {{'train': toy_split(16, 0), 'val': toy_split(9, 1), 'test': toy_split(9, 2), 'num_classes': 3}}
 run_protocols({{'pixels': PixelEncoder(32)}}, {{'toy': toy}}, {{'linear': {{'epochs': 3}}}}, seeds=range({n}), out_dir=sys.argv[1], device='cpu', verbose=False)
 """
 
 
-def _wait_for_rows(csv, n, proc, timeout=120):
+def _wait_for_rows(csv, n, proc, timeout=900):  # generous: a loaded machine starts slowly
     t0 = time.time()
     while time.time() - t0 < timeout:
         if csv.is_file() and len(csv.read_text().splitlines()) > n: return

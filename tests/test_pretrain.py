@@ -24,7 +24,7 @@ def _strict_json(path):
     return json.loads(Path(path).read_text(), parse_constant=refuse)
 
 
-def _wait_for_rows(hist, rows, proc, need_checkpoint=False, timeout=120):
+def _wait_for_rows(hist, rows, proc, need_checkpoint=False, timeout=900):  # generous: a loaded machine starts slowly
     "Wait until `hist` has `rows` data rows (and a checkpoint beside it when asked) while `proc` runs."
     t0 = time.time()
     while time.time() - t0 < timeout and proc.poll() is None:

@@ -5,7 +5,7 @@ import json, os, subprocess, sys
 from pathlib import Path
 import pandas as pd, pytest, torch
 from safetensors.torch import save_file
-from midol.evaluate import load_encoder
+from midol.encoders import load_encoder
 from midol.model import backbone_spec, create_backbone
 from midol.testing import TINY_SWIN, tiny_swin, write_medmnist, write_manifest, write_image_folder
 
