@@ -2,7 +2,7 @@
 invisible to the trivial floors?
 
 Rows, all read out the same way (the library's logistic-regression probe on frozen features, C chosen on val,
-downstream seeds 0 or 0 and 1: --seeds), per modality and as a mean over the five modalities:
+downstream seeds 0 or 0 and 1: --seeds; the encoder's pooled output, or its last Swin stages with --readout), per modality and as a mean over the five modalities:
 
 - supervised:  `swin_cpu` trained from scratch with the labels (`midol.evaluate.SupervisedEncoder`, SYNTHMED_RECIPE);
                the ceiling. Target: mean >= 75 %, no modality under 60 %.
@@ -15,7 +15,7 @@ downstream seeds 0 or 0 and 1: --seeds), per modality and as a mean over the fiv
 Then a modality check: logistic regression on the random-conv features tells the five modalities apart (target > 99 %).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/synthmed_v3_gate.py NAME [--version 3] [--design FILE]
-        [--rows supervised,pixels,histogram,random init,random conv] [--modalities xray,oct] [--seeds 0,1] [--no-log]
+        [--rows supervised,pixels,histogram,random init,random conv] [--modalities xray,oct] [--seeds 0,1] [--readout 2] [--no-log]
 
 --design FILE: a Python file run inside `midol.data` before the data is rendered; it may redefine renderers of
                version 3 (`RENDERERS_V3[name] = ...`). This is how the designs of the search were tried before the
@@ -33,10 +33,8 @@ from sklearn.preprocessing import StandardScaler
 
 import midol.data as md
 from midol.data import MODALITIES, IMAGENET_MEAN, IMAGENET_STD
-from midol.encoders import extract_features
-from midol.finetune import updated
-from midol.floors import PixelEncoder, RandomEncoder, SupervisedEncoder, SYNTHMED_RECIPE
-from midol.evaluate import DOWNSTREAM_SIZES, run_protocols
+from midol.evaluate import (PixelEncoder, RandomEncoder, SupervisedEncoder, SYNTHMED_RECIPE, DOWNSTREAM_SIZES,
+                            extract_features, run_protocols, updated)
 from midol.model import backbone_spec
 
 ROOT = Path(__file__).resolve().parents[1]
