@@ -5,7 +5,7 @@ import json, os, random, signal, subprocess, sys, time
 from pathlib import Path
 import pandas as pd, pytest, torch
 from safetensors.torch import load_file
-from midol.pretrain import CRASH_EXIT, CRASH_ENV, newest_checkpoint
+from midol.pretrain import CRASH_EXIT, CRASH_ENV, REFERENCE_FILES, newest_checkpoint, verify_reference
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = dict(os.environ, OMP_NUM_THREADS='1', PYTHONHASHSEED='0')
@@ -183,3 +183,30 @@ def test_an_evaluation_ended_between_its_writes_resumes_without_redoing_work(tmp
     assert names == {p.name for p in (cut / 'predictions').iterdir()}      # each recorded run has its predictions
     recorded = {f'pixels__toy__{p}__seed{s}.npz' for p, s in zip(before.protocol, before.seed)}
     assert all((cut / 'predictions' / n).stat().st_mtime_ns == kept[n] for n in recorded)  # finished runs were not redone
+
+
+# ---- a reference folder replaced while a kill comes ------------------------------------------------------------
+
+REFERENCE = """
+import sys
+from pathlib import Path
+from midol.pretrain import start_run, finish_run, run_config, save_reference
+out, dest = Path(sys.argv[1]), Path(sys.argv[2])
+for seed in (0, 1):        # two finished (untrained) runs of the tiny preset: the second replaces the first's reference
+    run = start_run(run_config('tiny', 'dino', str(out / f'seed{seed}'), seed=seed)); run.history.log(dict(step=1, epoch=0, loss=1.))
+    finish_run(run, wall=1., n_images=0)
+    save_reference(out / f'seed{seed}', dest)
+"""
+
+
+@pytest.mark.parametrize('point,seed', [('ref-moved-out', 1), ('ref-swapped', 1)])
+def test_a_reference_replaced_when_a_kill_comes_is_whole(tmp_path, point, seed):
+    "Ended between the renames of its second save, the reference folder is the first run's or the second's, whole."
+    dest = tmp_path / 'ref' / 'tiny-dino'
+    env = dict(ENV, **{CRASH_ENV: f'{point}:2'})
+    r = subprocess.run([sys.executable, '-c', REFERENCE, str(tmp_path / 'runs'), str(dest)], env=env, cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == CRASH_EXIT, r.stderr[-3000:]
+    listed = verify_reference(dest)                                  # recovers the swap, then checks every file
+    assert json.loads((dest / 'config.json').read_text())['seed'] == seed   # the new reference was staged whole: completed
+    assert sorted(listed) == sorted(REFERENCE_FILES)
+    assert not dest.with_name(dest.name + '.new').exists() and not dest.with_name(dest.name + '.old').exists()
