@@ -48,3 +48,7 @@ medmnist: install  ## the real-data recipe on every MedMNIST 2-D file of a folde
 	@test -n "$(DATA)" || { echo "give the folder of MedMNIST .npz files: make medmnist DATA=<folder>"; exit 2; }
 	@mkdir -p runs
 	$(BIN)/papermill -k python3 --cwd nbs nbs/06b_medmnist.ipynb runs/06b_medmnist-$(PRESET).ipynb -p folder $(abspath $(DATA)) -p preset $(PRESET) -p jobs $(JOBS)
+
+.PHONY: student
+student: install   ## the students' copy in student/ (git ignores it): no solutions/, no answers in the checkers' notebook, its HTML pages in student/docs
+	$(BIN)/python tools/make_student.py student --docs

@@ -1,5 +1,7 @@
-"""The rendered copy of issue 15: `make docs` (tools/make_docs.py) turns every notebook of nbs/ and solutions/ into an
-HTML page with its LaTeX intact, the committed notebooks carry no error outputs, and docs/index.html links every page.
+"""The rendered copy of issues 15 and 25: `make docs` (tools/make_docs.py) turns every notebook of nbs/ and solutions/
+into an HTML page whose formulas are MathML made at build time (the LaTeX kept as each formula's annotation), the
+folder works offline and on its own (no script, stylesheet or image from the network, every image copied inside it,
+titles in plain text), the committed notebooks carry no error outputs, and docs/index.html links every page.
 Also the reader-facing notebook conventions the pages depend on: one title per notebook, typed papermill parameters."""
 import html, importlib.util, json, re
 from pathlib import Path
@@ -52,19 +54,42 @@ def test_every_page_written_and_indexed(docs):
         page = page_of(out, path)
         assert page.is_file() and page.stat().st_size > 10_000, page
         assert f'href="{path.parent.name}/{page.name}"' in index, f'docs/index.html does not link {page.name}'
-        title = next(l[2:] for l in notebook(path)['cells'][0]['source'] if l.startswith('# ')).strip()
-        assert html.escape(title, quote=False) in page.read_text(), f'{page.name}: title {title!r} missing'
+        title = load_make_docs().plain(next(l[2:] for l in notebook(path)['cells'][0]['source'] if l.startswith('# ')).strip())
+        assert f'<title>{html.escape(title, quote=False)}</title>' in page.read_text(), f'{page.name}: title {title!r} missing'
+        assert not re.search(r'[`$\\]', title), f'{page.name}: the title is not plain text: {title!r}'
 
 
 @pytest.mark.parametrize('path', NOTEBOOKS, ids=IDS)
 def test_latex_survives(docs, path):
-    "Every $...$ / $$...$$ of the markdown reaches the page verbatim (HTML-escaped), and the page loads MathJax."
+    "Every $...$ / $$...$$ of the markdown reaches the page (HTML-escaped, as a MathML annotation), drawn as MathML."
     out, _ = docs
     text = page_of(out, path).read_text()
     fragments = math_fragments(notebook(path))
     missing = [f for f in fragments if f not in text and html.escape(f, quote=False) not in text]
     assert not missing, f'{path.name}: LaTeX lost in the HTML: {missing[:3]}'
-    if fragments: assert 'mathjax' in text.lower()
+    if fragments: assert '<math xmlns="http://www.w3.org/1998/Math/MathML"' in text and '<annotation encoding="application/x-tex">' in text
+    assert 'mathjax' not in text.lower(), f'{path.name} still loads MathJax'
+
+
+@pytest.mark.parametrize('path', NOTEBOOKS, ids=IDS)
+def test_page_works_offline_and_on_its_own(docs, path):
+    "No script, stylesheet or image from the network; every image resolves to a file inside the docs folder."
+    out, _ = docs
+    page = page_of(out, path)
+    text = page.read_text()
+    remote = re.findall(r'<(?:script|img|link|iframe)\b[^>]*\b(?:src|href)="(https?://[^"]*)"', text)
+    assert not remote, f'{page.name} loads {remote[:3]}'
+    assert not re.search(r'<script\b[^>]*>(?:(?!</script>).)*?https?://', text, re.S), f'{page.name}: a script fetches from the network'
+    for src in re.findall(r'<img\b[^>]*\bsrc="([^"]+)"', text):
+        if src.startswith('data:'): continue
+        target = (page.parent / src.split('#')[0]).resolve()
+        assert target.is_relative_to(out.resolve()) and target.is_file(), f'{page.name}: image {src} is not inside docs/'
+
+
+def test_index_titles_are_plain_text(docs):
+    out, _ = docs
+    items = re.findall(r'<li><a href="[^"]+"><code>[^<]*</code>: ([^<]*)</a>', (out / 'index.html').read_text())
+    assert len(items) == len(NOTEBOOKS) and not [t for t in items if re.search(r'[`$\\]', t)], items
 
 
 def test_concept_notebooks_have_formulas():

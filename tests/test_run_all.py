@@ -1,0 +1,49 @@
+"""Issue 25: "Run All" in JupyterLab runs every cell, the exercises included (JupyterLab ignores the `skip-execution`
+tag). Each concept notebook is executed top to bottom with nbclient told to skip nothing: no cell may raise, every
+unanswered exercise prints `not answered yet`, and no prediction prints its numbers before `reveal = True`.
+`01_data` renders thousands of images (about 8 minutes on 2 cores) and is marked slow; the other four take about two
+minutes together."""
+import json, time
+from pathlib import Path
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = ['00_information', '02b_routing', '02c_dino', '02d_model']
+
+
+def run_all(stem: str):
+    "Execute nbs/<stem>.ipynb top to bottom as JupyterLab's Run All does (no cell skipped); returns the notebook."
+    nb = nbformat.read(ROOT / 'nbs' / f'{stem}.ipynb', as_version=4)
+    client = NotebookClient(nb, timeout=1200, kernel_name='python3', skip_cells_with_tag='no-cell-carries-this-tag',
+                            resources={'metadata': {'path': str(ROOT / 'nbs')}})
+    start = time.time()
+    client.execute()                                   # raises CellExecutionError on the first error
+    print(f'{stem}: Run All in {time.time() - start:.0f} s')
+    return nb
+
+
+def text_of(cell) -> str:
+    return ''.join(o.get('text', '') + json.dumps(o.get('data', {})) for o in cell.get('outputs', []))
+
+
+def check_exercises(nb):
+    section = next(i for i, c in enumerate(nb.cells) if c.cell_type == 'markdown' and c.source.startswith('## Exercises'))
+    cells = [c for c in nb.cells[section:] if c.cell_type == 'code']
+    assert cells
+    for cell in cells:
+        out = text_of(cell)
+        assert not any(o.output_type == 'error' for o in cell.outputs), cell.source[:80]
+        if 'check_' in cell.source or 'reveal' in cell.source:
+            assert 'not answered yet' in out and 'correct:' not in out, (cell.source[:80], out[:300])
+
+
+@pytest.mark.parametrize('stem', FAST)
+def test_run_all_goes_through_the_exercises(stem):
+    check_exercises(run_all(stem))
+
+
+@pytest.mark.slow
+def test_run_all_01_data():
+    check_exercises(run_all('01_data'))
