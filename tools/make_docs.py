@@ -57,11 +57,11 @@ def mathml(latex:str, display:bool)->str:
 
 
 def protect_math(nb)->dict:
-    "Replace each formula of the markdown cells by a placeholder; returns placeholder -> MathML."
+    "Replace each formula of the markdown cells by a placeholder; returns placeholder -> (MathML, plain text)."
     formulas = {}
     def swap(m):
         key = f'MIDOLMATH{len(formulas)}X'
-        formulas[key] = mathml(m.group(1) or m.group(2), display=m.group(1) is not None)
+        formulas[key] = (mathml(m.group(1) or m.group(2), display=m.group(1) is not None), plain(m.group(0)))
         return key
     for cell in (c for c in nb.cells if c.cell_type == 'markdown'):
         cell.source = ''.join(part if CODE.fullmatch(part) else MATH.sub(swap, part) for part in CODE.split(cell.source))
@@ -99,7 +99,13 @@ def render(path:Path, exporter:HTMLExporter, out_dir:Path, root=ROOT)->tuple[str
     shown = nbformat.from_dict(nb)
     formulas = protect_math(shown)
     page, _ = exporter.from_notebook_node(shown, resources={'metadata': {'name': plain(title) or path.stem, 'path': str(path.parent)}})
-    page = re.sub(r'MIDOLMATH\d+X', lambda m: formulas.get(m.group(0), m.group(0)), page)
+    def put_back(text, plain_text=False):
+        def one(m):
+            if m.group(0) not in formulas: return m.group(0)
+            return formulas[m.group(0)][1].replace(' ', '-') if plain_text else formulas[m.group(0)][0]
+        return re.sub(r'MIDOLMATH\d+X', one, text)
+    page = re.sub(r'<[^<>]*MIDOLMATH\d+X[^<>]*>', lambda tag: put_back(tag.group(0), plain_text=True), page)  # ids, anchors: plain
+    page = put_back(page)                                                                                       # text: MathML
     return fix_links(offline(page), path.parent, out_dir, root), nb
 
 
