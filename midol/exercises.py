@@ -102,24 +102,27 @@ def _entropy_per_row(p:np.ndarray)->np.ndarray:  # a common mistake: −Σ p log
     return -np.where(p > 0, p * np.log(np.where(p > 0, p, 1.)), 0.).sum(-1)
 
 @grader
-def check_entropy(fn, # the student's `fn(p) -> float`: entropy in nats of a distribution or joint table `p` (numpy)
+def check_entropy(fn, # the student's `fn(n) -> float`: entropy in nats of the distribution n / n.sum() of a table of counts `n` (numpy)
                  ):
-    "Grade `fn` against `entropy` on hidden distributions, zeros and joint tables included."
-    cases = {'a uniform distribution over 4 outcomes': np.full(4, 0.25),
-             'a certain outcome, p = [1, 0]': np.array([1., 0.]),
-             'a distribution with a zero, p = [0.5, 0.25, 0, 0.25]': np.array([.5, .25, 0., .25]),
-             'a joint table p[x, y] of shape (3, 4) with zeros': random_joint((3, 4), seed=1, sparsity=0.25),
-             'a joint table p[x, y, z] of shape (2, 3, 2)': random_joint((2, 3, 2), seed=2)}
-    for case, p in cases.items():
+    "Grade `fn` against `entropy(n / N)` on hidden tables of counts, zeros and joint tables included."
+    rng = np.random.default_rng(1)
+    cases = {'counts [3, 3, 3, 3]': np.full(4, 3.),
+             'counts [7, 0] (one outcome seen)': np.array([7., 0.]),
+             'counts [10, 5, 0, 5]': np.array([10., 5., 0., 5.]),
+             'a contingency table n[x, y] of shape (3, 4) with zeros': rng.integers(0, 6, (3, 4)) * (rng.random((3, 4)) > 0.25),
+             'a contingency table n[x, y, z] of shape (2, 3, 2)': rng.integers(1, 9, (2, 3, 2)).astype(float)}
+    for case, n in cases.items():
+        p = n / n.sum()
         want = entropy(p)
         mistakes = [(-want, "wrong sign: H = −Σ p log p, which is never negative"),
                     (want / np.log(2), "that is the entropy in bits (log base 2); use the natural log, np.log, for nats"),
+                    (-(n[n > 0] * np.log(n[n > 0])).sum(), "normalise first: the probabilities are p = n / N, with N the total count"),
                     (_entropy_per_row(p), "you returned one entropy per row: a joint table has ONE entropy, −Σ p log p over every entry")]
         mistakes += [(entropy(p.sum(a)), "you computed the entropy of a marginal: the joint entropy sums −p log p over every entry of the table")
                      for a in range(p.ndim) if p.ndim > 1]
-        judge(run_student(fn, case, p.copy()), want, case, mistakes,
-              "0 log 0 counts as 0: drop the zero probabilities (p = p[p > 0]) before taking the log.",
-              hint="H = −Σ p log p over every entry of the table, natural log, nothing else.")
+        judge(run_student(fn, case, n.copy()), want, case, mistakes,
+              "0 log 0 counts as 0: drop the empty cells (n = 0) before taking the log.",
+              hint="Divide the counts by their total N, then H = −Σ p log p over every entry of the table, natural log.")
     passed(fn, len(cases))
 
 # %% ../nbs/09_exercises.ipynb #33c71733
@@ -153,22 +156,25 @@ def check_conditional_mi(fn, # the student's `fn(p_xyz) -> float`: I(X;Y|Z) in n
 
 # %% ../nbs/09_exercises.ipynb #abe166f6
 @grader
-def check_infonce(fn, # the student's `fn(scores) -> float`: the InfoNCE estimate in nats of a [K, K] critic matrix (numpy)
+def check_infonce(fn, # the student's `fn(scores) -> float`: the symmetric InfoNCE estimate in nats of a [K, K] critic matrix (numpy)
                  ):
-    "Grade `fn` against `infonce` on hidden critic matrices."
+    "Grade `fn` against the mean of `infonce(scores)` and `infonce(scores.T)` on hidden critic matrices."
     rng = np.random.default_rng(5)
     cases = {'a random 5 x 5 critic matrix (not symmetric)': 2 * rng.normal(size=(5, 5)),
              'a constant 8 x 8 critic matrix': np.zeros((8, 8)),
              'a 6 x 6 critic with scores near 1000': 1000 + 3 * rng.normal(size=(6, 6)) + 5 * np.eye(6)}
     for case, s in cases.items():
-        want, log_k = infonce(s), np.log(len(s))
-        mistakes = [(want - log_k, "you forgot the + log K term: the estimate is log K + the mean log-softmax of the positives"),
-                    (infonce(s.T), "you normalised over the wrong axis: row i scores x_i against every y_j, so the softmax runs along each row (axis=-1)"),
+        rows, cols, log_k = infonce(s), infonce(s.T), np.log(len(s))
+        want = (rows + cols) / 2
+        mistakes = [(rows, "that is the rows' estimate alone (x_i against every y_j): average it with the columns' one (y_j against every x_i)"),
+                    (cols, "that is the columns' estimate alone (y_j against every x_i): average it with the rows' one (x_i against every y_j)"),
+                    (want - log_k, "you forgot the + log K term: each estimate is log K + the mean log-softmax of the positives"),
+                    (rows + cols, "average the two directions, don't add them"),
                     (-want, "wrong sign: the estimate is log K + mean log-softmax; the loss is its negative"),
                     (log_k + len(s) * (want - log_k), "average the K log-softmax terms of the positives (mean), don't sum them")]
         judge(run_student(fn, case, s.copy()), want, case, mistakes,
-              "exp overflowed: subtract each row's maximum before exponentiating (or use scipy.special.logsumexp).",
-              hint="Row i scores x_i against every y_j; the positive pair is the diagonal entry (i, i).")
+              "exp overflowed: subtract each row's (or column's) maximum before exponentiating (or use scipy.special.logsumexp).",
+              hint="Each direction: log K + the mean over i of the log-softmax of the diagonal entry (i, i), along rows, then along columns.")
     passed(fn, len(cases))
 
 # %% ../nbs/09_exercises.ipynb #d215b2e4
@@ -301,24 +307,26 @@ def check_teacher_probs(fn, # the student's `fn(t, center, temp) -> q`: teacher 
 
 # %% ../nbs/09_exercises.ipynb #d5d04d1c
 @grader
-def check_center_update(fn, # the student's `fn(center, t, m) -> new centre`: center [1, K], teacher outputs t [n, K], momentum m
+def check_center_update(fn, # the student's `fn(center, t, m, n) -> centre`: center [1, K] after n updates on the same outputs t [B, K]
                        ):
-    "Grade the EMA centre update against `DINOLoss.update_center`, at m = 0.9 and 0.99."
+    "Grade the centre after n EMA updates on the same teacher outputs against `DINOLoss.update_center` called n times."
     g = torch.Generator().manual_seed(6)
     c, t = torch.randn(1, 5, generator=g), torch.randn(6, 5, generator=g)
-    for m in (0.9, 0.99):
-        case = f"a centre [1, 5], teacher outputs [6, 5] and m = {m}"
+    for m, n in ((0.9, 1), (0.9, 10), (0.99, 50)):
+        case = f"a centre [1, 5], teacher outputs [6, 5], m = {m} and n = {n}"
         loss = DINOLoss(5, center_momentum=m, gather=False)
-        loss.center.copy_(c); loss.update_center(t)
+        loss.center.copy_(c)
+        for _ in range(n): loss.update_center(t)
         want, mean = loss.center, t.mean(0, keepdim=True)                             # [1, K]
-        mistakes = [((1 - m) * c + m * mean, "swapped momentum: the centre KEEPS m of its old value, c ← m c + (1 − m) mean(t)"),
-                    (m * c + (1 - m) * t.sum(0, keepdim=True), "average the teacher outputs over the batch (mean), don't sum them"),
-                    (mean, "you replaced the centre by the batch mean: it is a moving average that keeps m of the old centre"),
+        mistakes = [(m * c + (1 - m) * mean if n > 1 else None, "that is ONE update: after n updates on the same outputs the centre keeps m**n of its old value"),
+                    ((1 - m ** n) * c + m ** n * mean, "swapped momentum: the centre KEEPS m of its old value at each update"),
+                    (m ** n * c + (1 - m ** n) * t.sum(0, keepdim=True), "average the teacher outputs over the batch (mean), don't sum them"),
+                    (mean, "you replaced the centre by the batch mean: it is a moving average that keeps part of the old centre"),
                     (want.view(-1), "return shape [1, K] like the centre you were given (mean with keepdim=True)"),
-                    (m * c + (1 - m) * t.mean(1, keepdim=True), "average over the batch (axis 0), giving one value per prototype, not over the prototypes")]
-        judge(run_student(fn, case, c.clone(), t.clone(), m), want, case, mistakes,
-              hint="The new centre is an exponential moving average: m of the old centre, 1 − m of the batch mean of t.")
-    passed(fn, 2)
+                    (m ** n * c + (1 - m ** n) * t.mean(1, keepdim=True), "average over the batch (axis 0), giving one value per prototype, not over the prototypes")]
+        judge(run_student(fn, case, c.clone(), t.clone(), m, n), want, case, mistakes, atol=1e-5,
+              hint="Each update shrinks the centre's gap to the batch mean by the same factor; apply that n times at once.")
+    passed(fn, 3)
 
 # %% ../nbs/09_exercises.ipynb #9a9624e7
 def _pair_ce(s_v, t_g, center, student_temp, teacher_temp)->torch.Tensor:  # s_v, t_g [B, K] -> scalar

@@ -181,13 +181,16 @@ def _ema_one_update(teacher, student, m, n):
 
 
 WRONG = [  # (checker, wrong solution, words the advice must contain)
-    ('check_entropy', lambda p: float((p[p > 0] * np.log(p[p > 0])).sum()), 'wrong sign'),
-    ('check_entropy', lambda p: _entropy_flat(p.sum(0)) if p.ndim > 1 else _entropy_flat(p), 'entropy of a marginal'),
+    ('check_entropy', lambda n: -_entropy_flat(n / n.sum()), 'wrong sign'),
+    ('check_entropy', lambda n: _entropy_flat(n.sum(0) / n.sum()) if n.ndim > 1 else _entropy_flat(n / n.sum()), 'entropy of a marginal'),
+    ('check_entropy', lambda n: float(-(n[n > 0] * np.log(n[n > 0])).sum()), 'normalise first'),
     ('check_conditional_mi', interaction_info, 'interaction information'),
     ('check_conditional_mi', lambda p: cond_entropy(regroup(p, 0, 2)), 'H(X|Z) alone'),
     ('check_conditional_mi', lambda p: cond_entropy(regroup(p, 0, (1, 2))) - cond_entropy(regroup(p, 0, 2)), 'wrong sign'),
-    ('check_infonce', lambda s: float(np.diag(_log_softmax_rows(s)).mean()), 'forgot the + log K'),
-    ('check_infonce', lambda s: float(np.log(len(s)) + np.diag(_log_softmax_rows(s)).sum()), "don't sum them"),
+    ('check_infonce', lambda s: float(np.log(len(s)) + np.diag(_log_softmax_rows(s)).mean()), "rows' estimate alone"),
+    ('check_infonce', lambda s: float(np.log(len(s)) + np.diag(_log_softmax_rows(s.T)).mean()), "columns' estimate alone"),
+    ('check_infonce', lambda s: float((np.diag(_log_softmax_rows(s)).mean() + np.diag(_log_softmax_rows(s.T)).mean()) / 2), 'forgot the + log K'),
+    ('check_infonce', lambda s: float(2 * np.log(len(s)) + np.diag(_log_softmax_rows(s)).mean() + np.diag(_log_softmax_rows(s.T)).mean()), "don't add them"),
     ('check_solarize', lambda x, t: torch.where(x < t.view(-1, 1, 1, 1), 1 - x, x), 'inverted the dark pixels'),
     ('check_solarize', lambda x, t: torch.where(x >= 128 / 255, 1 - x, x), 'ignored the thresholds'),
     ('check_solarize', lambda x, t: torch.where(x >= t, 1 - x, x), 'image WIDTH'),
@@ -203,9 +206,10 @@ WRONG = [  # (checker, wrong solution, words the advice must contain)
     ('check_teacher_probs', lambda t, c, temp: F.softmax((t - c) / temp, 0), 'not over the batch'),
     ('check_teacher_probs', lambda t, c, temp: F.log_softmax((t - c) / temp, -1), 'not log-probabilities'),
     ('check_teacher_probs', lambda t, c, temp: (t - c) / temp, 'apply a softmax'),
-    ('check_center_update', lambda c, t, m: m * c + (1 - m) * t.sum(0, keepdim=True), "don't sum them"),
-    ('check_center_update', lambda c, t, m: t.mean(0, keepdim=True), 'replaced the centre'),
-    ('check_center_update', lambda c, t, m: m * c + (1 - m) * t.mean(1, keepdim=True), 'not over the prototypes'),
+    ('check_center_update', lambda c, t, m, n: m ** n * c + (1 - m ** n) * t.sum(0, keepdim=True), "don't sum them"),
+    ('check_center_update', lambda c, t, m, n: t.mean(0, keepdim=True), 'replaced the centre'),
+    ('check_center_update', lambda c, t, m, n: m ** n * c + (1 - m ** n) * t.mean(1, keepdim=True), 'not over the prototypes'),
+    ('check_center_update', lambda c, t, m, n: m * c + (1 - m) * t.mean(0, keepdim=True), 'ONE update'),
     ('check_dino_loss', lambda *a: _dino_pairs(*a).T, 'one row per teacher'),
     ('check_dino_loss', _dino_image_major, 'view-major'),
     ('check_dino_loss', lambda s, t, c, n, ts, tt: _dino_pairs(s, t, 0 * c, n, ts, tt), 'centre the teacher'),
@@ -252,7 +256,7 @@ def _nudge_teacher(teacher, student, m, n):
 
 
 OFF = {  # checker: an answer of the right shape and wrong values that matches no known mistake
-    'check_entropy': lambda p: 1.1 * _entropy_flat(p),
+    'check_entropy': lambda n: 1.1 * _entropy_flat(n / n.sum()),
     'check_conditional_mi': lambda p: 0.123,
     'check_infonce': lambda s: 0.123,
     'check_solarize': lambda x, t: 0.5 * x,
@@ -261,7 +265,7 @@ OFF = {  # checker: an answer of the right shape and wrong values that matches n
     'check_sinkhorn_step': lambda q: 1.1 * q,
     'check_l_route': lambda a_s, a_t: torch.tensor(0.123),
     'check_teacher_probs': lambda t, c, temp: F.softmax(t - c, -1),
-    'check_center_update': lambda c, t, m: c + 0.1,
+    'check_center_update': lambda c, t, m, n: c + 0.1,
     'check_dino_loss': lambda s, t, c, n, ts, tt: torch.zeros(n, len(s) // (len(t) // n)),
     'check_ema_update': _nudge_teacher,
     'check_ema_half_life': lambda m: 2,
