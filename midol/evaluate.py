@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from torch.utils.data import DataLoader, Dataset, TensorDataset
-from .data import preprocess, SynthMed5, MODALITIES, CLASSES, SPLITS, IMAGENET_MEAN, IMAGENET_STD
+from .data import preprocess, SynthMed5, MODALITIES, CLASSES, CLASSES_BY_VERSION, SYNTHMED_VERSION, SPLITS, IMAGENET_MEAN, IMAGENET_STD
 from .registry import DownstreamDataset, find_dataset
 from .metrics import (accuracy, multiclass_auc, multilabel_auc, confusion, dice_counts, dice_from_counts,
                            soft_dice_loss, knn_scores)
@@ -162,14 +162,15 @@ DOWNSTREAM_SIZES = {'tiny': (24, 8, 16), 'cpu': (1000, 200, 500)}  # SynthMed-5 
 def synthmed_tasks(size:int=32, # image side in pixels
                    n_train:int=1000, n_val:int=200, n_test:int=500, # images per modality and split
                    seed:int=100, # generator seed (pretraining uses another)
+                   version:int=SYNTHMED_VERSION, # generator version: that of the encoders' pretraining data
                   )->dict:       # 'synthmed-<modality>' -> dataset dict for `run_protocols`
     "SynthMed-5 as five downstream tasks, one per modality."
-    splits = {s: SynthMed5(s, size=size, n_per_modality=n, seed=seed)
+    splits = {s: SynthMed5(s, size=size, n_per_modality=n, seed=seed, version=version)
               for s, n in zip(('train', 'val', 'test'), (n_train, n_val, n_test))}
     tasks = {}
     for m, name in enumerate(MODALITIES):
         sub = {s: (ds.images[ds.modality == m], ds.labels[ds.modality == m].numpy()) for s, ds in splits.items()}
-        tasks[f'synthmed-{name}'] = dict(sub, task='multiclass', num_classes=len(CLASSES[name]))
+        tasks[f'synthmed-{name}'] = dict(sub, task='multiclass', num_classes=len(CLASSES_BY_VERSION[version][name]))
     return tasks
 
 # %% ../nbs/04_evaluate.ipynb #7d50039b

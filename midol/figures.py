@@ -92,7 +92,7 @@ def run_images(cfg:dict, # a run's config.json
     "uint8 images [N,3,S,S], modality [N] and class [N] of a SynthMed-5 run's split, at most `n_per_modality` each."
     if cfg.get('data') != 'synthmed': raise ValueError(f"data={cfg.get('data')!r}: these figures need the embedded SynthMed-5 (data='synthmed')")
     n = {'train': cfg['n_per_modality'], 'val': cfg['n_val'], 'test': cfg['n_test']}[split]
-    ds = SynthMed5(split, size=cfg['img_size'], n_per_modality=n, seed=cfg['seed'])
+    ds = SynthMed5(split, size=cfg['img_size'], n_per_modality=n, seed=cfg['seed'], version=cfg.get('data_version', 2))
     keep = torch.cat([torch.nonzero(ds.modality == m).flatten()[:n_per_modality] for m in range(len(MODALITIES))])
     return ds.batch(keep.tolist()), ds.modality[keep].numpy(), ds.labels[keep].numpy()
 

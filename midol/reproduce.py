@@ -206,7 +206,7 @@ def gradcam_classifiers(encoder_dir, # a pretraining out_dir (config.json + enco
     "Fine-tune the encoder on each SynthMed-5 modality and save one classifier per modality in out_dir/<modality>."
     cfg = json.loads((Path(encoder_dir) / 'config.json').read_text())
     recipe = gradcam_recipe(preset); size = recipe.image_size
-    tasks = synthmed_tasks(size, *DOWNSTREAM_SIZES.get(preset, (1000, 200, 500)), seed=100 + seed)
+    tasks = synthmed_tasks(size, *DOWNSTREAM_SIZES.get(preset, (1000, 200, 500)), seed=100 + seed, version=PRESETS[preset]['data_version'])
     enc, out = load_encoder(encoder_dir), {}
     for m in MODALITIES:
         model, metrics = finetune_classifier(enc, tasks[f'synthmed-{m}'], recipe, seed, device=device)
