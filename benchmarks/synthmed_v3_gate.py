@@ -33,8 +33,10 @@ from sklearn.preprocessing import StandardScaler
 
 import midol.data as md
 from midol.data import MODALITIES, IMAGENET_MEAN, IMAGENET_STD
-from midol.evaluate import (PixelEncoder, RandomEncoder, SupervisedEncoder, SYNTHMED_RECIPE, DOWNSTREAM_SIZES,
-                            extract_features, run_protocols, updated)
+from midol.encoders import extract_features
+from midol.finetune import updated
+from midol.floors import PixelEncoder, RandomEncoder, SupervisedEncoder, SYNTHMED_RECIPE
+from midol.evaluate import DOWNSTREAM_SIZES, run_protocols
 from midol.model import backbone_spec
 
 ROOT = Path(__file__).resolve().parents[1]
