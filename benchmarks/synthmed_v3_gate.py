@@ -27,15 +27,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 import midol.data as md
-from midol.data import MODALITIES, IMAGENET_MEAN, IMAGENET_STD
+from midol.data import MODALITIES
 from midol.encoders import extract_features
 from midol.finetune import updated
-from midol.floors import PixelEncoder, RandomEncoder, SupervisedEncoder, SYNTHMED_RECIPE
+from midol.floors import PixelEncoder, RandomEncoder, SupervisedEncoder, SYNTHMED_RECIPE, HistogramEncoder, RandomConvEncoder
 from midol.evaluate import DOWNSTREAM_SIZES, run_protocols
 from midol.model import backbone_spec
 
@@ -46,40 +45,6 @@ RESULTS = ROOT / 'benchmarks' / 'synthmed_v3_gate'   # one CSV per run: row, mod
 ROWS = ('supervised', 'pixels', 'histogram', 'random init', 'random conv')
 END = '<!-- end of rows: benchmarks/synthmed_v3_gate.py inserts new rows above this line -->'
 SHORT = {'xray': 'X', 'fundus': 'F', 'oct': 'O', 'derm': 'D', 'path': 'P'}
-
-
-class HistogramEncoder(nn.Module):
-    "A `bins`-bin histogram of each colour channel of the un-normalised image in [0, 1]: [B, 3·bins]."
-    def __init__(self, bins:int=16):
-        super().__init__()
-        self.num_features = 3 * bins
-        self.register_buffer('bins', torch.tensor(bins))
-        self.register_buffer('mean', torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
-        self.register_buffer('std', torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
-    def forward(self, x): # [B, 3, H, W] normalised
-        k = int(self.bins)
-        v = (x * self.std + self.mean).clamp(0, 1)                                        # [B, 3, H, W] in [0, 1]
-        idx = (v * k).long().clamp(max=k - 1).flatten(2)                                  # [B, 3, H·W] bin of each pixel
-        return nn.functional.one_hot(idx, k).float().mean(2).flatten(1)                  # [B, 3·k] fractions
-
-
-class RandomConv(nn.Module):
-    "Untrained conv 5x5 (3 -> 64), ReLU, conv 3x3 (64 -> 64), ReLU; global average and max pooling: [B, 128]."
-    def __init__(self, width:int=64):
-        super().__init__()
-        self.num_features = 2 * width
-        self.net = nn.Sequential(nn.Conv2d(3, width, 5, padding=2), nn.ReLU(), nn.Conv2d(width, width, 3, padding=1), nn.ReLU())
-    def forward(self, x): # [B, 3, H, W] normalised
-        h = self.net(x)                                                                   # [B, 64, H, W]
-        return torch.cat([h.mean((2, 3)), h.amax((2, 3))], 1)                             # [B, 128]
-
-
-class RandomConvEncoder:
-    "The random-conv reference row: for each task and seed, a `RandomConv` initialised by that seed."
-    def for_task(self, data:dict, seed:int)->nn.Module:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return RandomConv().eval()
 
 
 def synthmed_tasks(version:int, size:int=32, n_train:int=1000, n_val:int=200, n_test:int=500, seed:int=100,
@@ -100,8 +65,8 @@ def encoders(rows, size:int)->dict:
     "The row encoders for `run_protocols`."
     arch = backbone_spec('swin_cpu', size)
     make = {'supervised': lambda: SupervisedEncoder(arch, updated(SYNTHMED_RECIPE, image_size=size), torch.device('cpu')),
-            'pixels': lambda: PixelEncoder(size), 'histogram': lambda: HistogramEncoder(16),
-            'random init': lambda: RandomEncoder(arch), 'random conv': lambda: RandomConvEncoder()}
+            'pixels': lambda: PixelEncoder(size), 'histogram': lambda: HistogramEncoder(size, 16),
+            'random init': lambda: RandomEncoder(arch), 'random conv': lambda: RandomConvEncoder(size)}
     return {r: make[r]() for r in rows}
 
 
