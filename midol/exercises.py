@@ -241,48 +241,58 @@ def check_crop_coverage(fn, # the student's `fn(w, x) -> float`: probability tha
     passed(fn, len(widths) * len(points))
 
 # %% ../nbs/09_exercises.ipynb #4d2b5caa
-def _to_sums(q:torch.Tensor, dim:int, total:float)->torch.Tensor:  # q [B, N] scaled so that its sums along `dim` are `total`
+def _to_sums(q:torch.Tensor, dim:int, total)->torch.Tensor:  # q [B, N] scaled so that its sums along `dim` are `total`
     return q / q.sum(dim, keepdim=True) * total
 
 @grader
-def check_sinkhorn_step(fn, # the student's `fn(q) -> tensor`: one Sinkhorn iteration of a positive plan q [B, N] summing to 1
+def check_sinkhorn_step(fn, # the student's `fn(q, r) -> tensor`: one Sinkhorn iteration of a positive plan q [B, N] toward expert shares r [N]
                        ):
-    "Grade `fn` against one iteration of `sinkhorn_knopp` on hidden plans."
+    "Grade `fn` on hidden plans and expert shares: columns scaled to r, then rows to 1/B."
     g = torch.Generator().manual_seed(3)
-    cases = {'a plan [6, 3] (6 samples, 3 experts)': torch.randn(6, 3, generator=g) * 2,
-             'a plan [4, 5] in which every sample prefers expert 0': torch.randn(4, 5, generator=g) + torch.tensor([3., 0, 0, 0, 0])}
-    for case, scores in cases.items():
+    cases = {'a plan [6, 3] (6 samples, 3 experts), shares r = [0.5, 0.3, 0.2]': (torch.randn(6, 3, generator=g) * 2, torch.tensor([.5, .3, .2])),
+             'a plan [4, 5] in which every sample prefers expert 0, r = [0.1, 0.1, 0.2, 0.3, 0.3]':
+                 (torch.randn(4, 5, generator=g) + torch.tensor([3., 0, 0, 0, 0]), torch.tensor([.1, .1, .2, .3, .3]))}
+    for case, (scores, r) in cases.items():
         q = scores.flatten().softmax(0).view(scores.shape)                                       # [B, N], sums to 1
         b, n = q.shape
-        want = sinkhorn_knopp(q.log(), eps=1., n_iters=1, gather=False) / b                      # [B, N]
-        mistakes = [(_to_sums(_to_sums(q, 1, 1 / b), 0, 1 / n), "wrong order: first scale the columns (each expert's mass → 1/N), then the rows (each sample's mass → 1/B)"),
-                    (_to_sums(q, 1, 1 / b), "you skipped the column step: first scale each expert's column to sum to 1/N; that step balances the experts"),
-                    (_to_sums(q, 0, 1 / n), "you skipped the row step: after the columns, scale each sample's row to sum to 1/B"),
+        want = _to_sums(_to_sums(q, 0, r), 1, 1 / b)                                             # [B, N]
+        mistakes = [(_to_sums(_to_sums(q, 0, 1 / n), 1, 1 / b), "you balanced the experts equally (1/N each): column i must sum to its share r[i]"),
+                    (_to_sums(_to_sums(q, 1, 1 / b), 0, r), "wrong order: first scale the columns (expert i's mass → r[i]), then the rows (each sample's mass → 1/B)"),
+                    (_to_sums(q, 1, 1 / b), "you skipped the column step: first scale each expert's column to sum to r[i]"),
+                    (_to_sums(q, 0, r), "you skipped the row step: after the columns, scale each sample's row to sum to 1/B"),
                     (want * b, "the rows must sum to 1/B, not 1: Q is a joint plan over B samples and N experts whose entries sum to 1"),
                     (want.T, "return the plan as [B, N] (samples × experts), the shape you were given")]
-        judge(run_student(fn, case, q.clone()), want, case, mistakes,
-              hint="After your step every column should sum to 1/N and then every row to exactly 1/B: print q.sum(0) and q.sum(1).")
+        judge(run_student(fn, case, q.clone(), r.clone()), want, case, mistakes,
+              hint="After the column step column i should sum to r[i], and after the row step every row to exactly 1/B: print q.sum(0) and q.sum(1).")
     passed(fn, len(cases))
 
 # %% ../nbs/09_exercises.ipynb #582d6e06
+def _route_loss(a_s:torch.Tensor, a_t:torch.Tensor)->torch.Tensor:  # a_s [..., B, N], a_t [B, N] -> L_route per routing [...]
+    "L_route of one pair for each of a stack of student routings, from `l_route` itself."
+    return torch.stack([l_route(torch.stack([a, a]), a_t[None]) for a in a_s.reshape(-1, *a_t.shape)]).view(a_s.shape[:-2])
+
 @grader
-def check_l_route(fn, # the student's `fn(a_s, a_t) -> scalar`: L_route of one pair, a_s and a_t [B, N] routing probabilities
+def check_l_route(fn, # the student's `fn(a_t) -> a_s`: the student routing [B, N] that minimises L_route for a fixed teacher routing a_t [B, N]
                  ):
-    "Grade `fn` against `l_route` on hidden pairs of routings, one with exact zeros in a_T."
+    "Grade `fn` by the property: rows are distributions and no one-hot, teacher or random routing has a lower `l_route`."
     g = torch.Generator().manual_seed(4)
-    cases = {'a random pair [5, 4]': (torch.randn(5, 4, generator=g).softmax(-1), torch.randn(5, 4, generator=g).softmax(-1)),
-             'the pair a_S = [1, 0], a_T = [1/4, 3/4] (answer log 4)': (torch.tensor([[1., 0.]]), torch.tensor([[.25, .75]])),
-             'a pair [2, 3] whose a_T has exact zeros': (torch.tensor([[.2, .3, .5], [0., 1., 0.]]), torch.tensor([[.5, .5, 0.], [0., 1., 0.]]))}
-    for case, (a_s, a_t) in cases.items():
-        want = l_route(torch.stack([a_s, a_s]), a_t[None])                      # the one pair (student view 1, teacher view 0)
-        b, n = a_s.shape
-        mistakes = [(-(a_t * a_s.clamp_min(1e-12).log()).sum(-1).mean(), "you swapped the roles: Eq. 15 is −Σ_i a_S^(i) log a_T^(i), with the log on the TEACHER's probabilities"),
-                    (-want, "wrong sign: −Σ a_S log a_T is never negative"),
-                    (want * b, "average over the B images (mean), don't sum them"),
-                    (want / n, "sum over the N experts inside each image, then average over the images; you averaged over the experts too")]
-        judge(run_student(fn, case, a_s.clone(), a_t.clone()), want, case, mistakes,
-              "a_T can hold exact zeros (the model clamps Sinkhorn's output): clamp a_T at 1e-12 before the log.",
-              hint="Per image, −Σ_i a_S^(i) log a_T^(i) over the N experts; then the mean over the B images.")
+    cases = {'a random teacher routing [5, 4]': torch.randn(5, 4, generator=g).softmax(-1),
+             'a teacher routing [2, 3] with exact zeros': torch.tensor([[.5, .3, .2], [0., .1, .9]])}
+    for case, a_t in cases.items():
+        b, n = a_t.shape
+        got = as_numbers(run_student(fn, case, a_t.clone()), case)
+        if got.shape != (b, n): raise AssertionError(f"on {case}, wrong shape: expected a routing of shape {(b, n)}, got {got.shape}")
+        a_s = torch.as_tensor(got, dtype=torch.float32)
+        if (a_s < -1e-6).any() or not torch.allclose(a_s.sum(-1), torch.ones(b), atol=1e-5):
+            raise AssertionError(f"on {case}: each row of a_S must be a probability distribution over the {n} experts (non-negative, summing to 1)")
+        others = torch.cat([torch.eye(n)[torch.randint(n, (200, b), generator=g)], a_t[None],   # one-hot, a_T,
+                            F.softmax(torch.randn(1799, b, n, generator=g) * 3, -1)])          # random: [2000, B, N]
+        ours, best = float(_route_loss(a_s[None], a_t)[0]), _route_loss(others, a_t).min()
+        if torch.allclose(a_s, a_t, atol=1e-4) and ours > float(best) + 1e-6:
+            raise AssertionError(f"on {case}: a_S = a_T minimises the cross-entropy the other way round, −Σ a_T log a_S; L_route = −Σ a_S log a_T is LINEAR in a_S")
+        if ours > float(best) + 1e-6:
+            raise AssertionError(f"on {case}: your routing gives L_route = {ours:.4f}, but another routing gives {float(best):.4f}: "
+                                 "L_route is linear in each row of a_S; where does a linear function on the probability simplex take its minimum?")
     passed(fn, len(cases))
 
 # %% ../nbs/09_exercises.ipynb #1dca5d1b

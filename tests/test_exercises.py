@@ -138,8 +138,8 @@ def _coverage_divides_by_zero(w, x):
     return max(min(x + w, 1 - w) - max(x - w, w - 1), 0.) / (2 * (1 - w))
 
 
-def _sinkhorn_rows_to_one(q):
-    q = q / q.sum(0, keepdim=True) / q.shape[1]
+def _sinkhorn_rows_to_one(q, r):
+    q = q / q.sum(0, keepdim=True) * r
     return q / q.sum(1, keepdim=True)
 
 
@@ -199,10 +199,13 @@ WRONG = [  # (checker, wrong solution, words the advice must contain)
     ('check_contrast', lambda x, y: _slope(x, y).view(-1, 1, 1, 1), 'one factor per image'),
     ('check_crop_coverage', _coverage_no_clip, 'a probability never exceeds 1'),
     ('check_crop_coverage', _coverage_divides_by_zero, 'w = 1 is the whole image'),
-    ('check_sinkhorn_step', lambda q: q / q.sum(0, keepdim=True) / q.shape[1], 'skipped the row step'),
+    ('check_sinkhorn_step', lambda q, r: q / q.sum(0, keepdim=True) * r, 'skipped the row step'),
     ('check_sinkhorn_step', _sinkhorn_rows_to_one, 'not 1'),
-    ('check_l_route', lambda a_s, a_t: (a_s * a_t.clamp_min(1e-12).log()).sum(-1).mean(), 'wrong sign'),
-    ('check_l_route', lambda a_s, a_t: -(a_s * a_t.clamp_min(1e-12).log()).sum(), 'average over the B images'),
+    ('check_sinkhorn_step', lambda q, r: _sinkhorn_rows_to_one(q, 1 / len(r)) / len(q), 'equally'),
+    ('check_l_route', lambda a_t: a_t, 'other way round'),
+    ('check_l_route', lambda a_t: F.one_hot(a_t.argmin(-1), a_t.shape[-1]).float(), 'linear function'),
+    ('check_l_route', lambda a_t: F.one_hot(a_t.argmax(-1), a_t.shape[-1]).float() * 2, 'probability distribution'),
+    ('check_l_route', lambda a_t: F.one_hot(a_t.argmax(-1), a_t.shape[-1]).float().T, 'wrong shape'),
     ('check_teacher_probs', lambda t, c, temp: F.softmax((t - c) / temp, 0), 'not over the batch'),
     ('check_teacher_probs', lambda t, c, temp: F.log_softmax((t - c) / temp, -1), 'not log-probabilities'),
     ('check_teacher_probs', lambda t, c, temp: (t - c) / temp, 'apply a softmax'),
@@ -262,8 +265,8 @@ OFF = {  # checker: an answer of the right shape and wrong values that matches n
     'check_solarize': lambda x, t: 0.5 * x,
     'check_contrast': lambda x, y: torch.full((len(x),), 0.7),
     'check_crop_coverage': lambda w, x: 0.123,
-    'check_sinkhorn_step': lambda q: 1.1 * q,
-    'check_l_route': lambda a_s, a_t: torch.tensor(0.123),
+    'check_sinkhorn_step': lambda q, r: 1.1 * q,
+    'check_l_route': lambda a_t: torch.full_like(a_t, 1 / a_t.shape[-1]),
     'check_teacher_probs': lambda t, c, temp: F.softmax(t - c, -1),
     'check_center_update': lambda c, t, m, n: c + 0.1,
     'check_dino_loss': lambda s, t, c, n, ts, tt: torch.zeros(n, len(s) // (len(t) // n)),
@@ -278,7 +281,7 @@ def test_a_rejection_says_more_than_expected_x_got_y(checker):
     "A wrong answer that matches no known mistake still gets advice after the values, in one line."
     with pytest.raises(AssertionError) as verdict: getattr(exercises, checker)(OFF[checker])
     message = str(verdict.value)
-    values = re.search(r'(got -?[0-9.e+-]+|yours -?[0-9.e+-]+|updates?\b[^:]*)', message)
+    values = re.search(r'(got -?[0-9.e+-]+|yours -?[0-9.e+-]+|gives -?[0-9.e+-]+|updates?\b[^:]*)', message)
     assert len(message.splitlines()) == 1 and len(message) < 500, message
     assert values and len(message) - values.end() > 40, f'{checker}: no advice beyond the values: {message}'
 
