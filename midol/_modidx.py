@@ -171,6 +171,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'midol.exercises._pair_ce': ('exercises.html#_pair_ce', 'midol/exercises.py'),
                                  'midol.exercises._pair_matrix': ('exercises.html#_pair_matrix', 'midol/exercises.py'),
                                  'midol.exercises._route_loss': ('exercises.html#_route_loss', 'midol/exercises.py'),
+                                 'midol.exercises._row_entropies': ('exercises.html#_row_entropies', 'midol/exercises.py'),
                                  'midol.exercises._same': ('exercises.html#_same', 'midol/exercises.py'),
                                  'midol.exercises._to_sums': ('exercises.html#_to_sums', 'midol/exercises.py'),
                                  'midol.exercises.as_numbers': ('exercises.html#as_numbers', 'midol/exercises.py'),

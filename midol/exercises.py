@@ -296,24 +296,29 @@ def check_l_route(fn, # the student's `fn(a_t) -> a_s`: the student routing [B, 
     passed(fn, len(cases))
 
 # %% ../nbs/09_exercises.ipynb #1dca5d1b
+def _row_entropies(q:torch.Tensor)->torch.Tensor:  # q [n, K] rows summing to 1 -> [n] entropies in nats, from `entropy`
+    return torch.tensor([entropy(row) for row in q.double().numpy()])
+
 @grader
-def check_teacher_probs(fn, # the student's `fn(t, center, temp) -> q`: teacher outputs t [n, K], centre c [1, K], τ_t
+def check_teacher_probs(fn, # the student's `fn(t, center, temp) -> H [n]`: entropy of each row of the teacher's q, outputs t [n, K], centre c [1, K], τ_t
                        ):
-    "Grade DINO's teacher step q = softmax((t − c) / τ_t) on hidden outputs, at τ_t = 0.5 and 0.04."
+    "Grade the entropies of DINO's teacher q = softmax((t − c) / τ_t), row by row, at τ_t = 0.5, 0.04 and 5."
     g = torch.Generator().manual_seed(2)
     t, c = 2 * torch.randn(4, 6, generator=g), torch.randn(1, 6, generator=g)
-    for temp in (0.5, 0.04):
+    for temp in (0.5, 0.04, 5.):
         case = f"teacher outputs [4, 6], a centre [1, 6] and τ_t = {temp}"
-        want = F.softmax((t - c) / temp, -1)                                     # [n, K]
-        mistakes = [(F.softmax(t / temp, -1), "you did not centre: subtract the centre c from the teacher outputs before the softmax"),
-                    (F.softmax((t + c) / temp, -1), "centring subtracts c; you added it"),
-                    (F.softmax((t - c) * temp, -1), "sharpening DIVIDES by τ_t (a small τ_t makes q peakier); you multiplied"),
-                    (F.softmax((t - c) / temp, 0), "normalise over the K prototypes (the last axis), not over the batch"),
-                    ((t - c) / temp, "return probabilities: apply a softmax over the prototypes"),
-                    (F.log_softmax((t - c) / temp, -1), "return probabilities, not log-probabilities")]
-        judge(run_student(fn, case, t.clone(), c.clone(), temp), want, case, mistakes,
-              hint="Each row of q is a probability distribution over the K prototypes: check that its rows sum to 1.")
-    passed(fn, 2)
+        q = F.softmax((t - c) / temp, -1)                                        # [n, K]
+        want = _row_entropies(q)                                                 # [n]
+        mistakes = [(_row_entropies(F.softmax(t / temp, -1)), "you did not centre: subtract the centre c from the teacher outputs before the softmax"),
+                    (_row_entropies(F.softmax((t + c) / temp, -1)), "centring subtracts c; you added it"),
+                    (_row_entropies(F.softmax((t - c) * temp, -1)), "sharpening DIVIDES by τ_t (a small τ_t makes q peakier); you multiplied"),
+                    (_row_entropies(F.softmax((t - c) / temp, 0).T), "normalise over the K prototypes (the last axis), not over the batch"),
+                    (want / math.log(2), "that is in bits; use the natural log for nats"),
+                    (want.mean(), "return one entropy per teacher output (per row), not their mean")]
+        judge(run_student(fn, case, t.clone(), c.clone(), temp), want, case, mistakes, atol=1e-5,
+              nonfinite_hint="q can hold probabilities that underflow to 0 at a small τ_t: 0 log 0 counts as 0 (clamp before the log, or use log_softmax).",
+              hint="Per row: q = softmax((t − c) / τ_t) over the K prototypes, then −Σ_k q_k log q_k.")
+    passed(fn, 3)
 
 # %% ../nbs/09_exercises.ipynb #d5d04d1c
 @grader
