@@ -333,12 +333,13 @@ def check_center_update(fn, # the student's `fn(center, t, m, n) -> centre`: cen
         loss.center.copy_(c)
         for _ in range(n): loss.update_center(t)
         want, mean = loss.center, t.mean(0, keepdim=True)                             # [1, K]
-        mistakes = [(m * c + (1 - m) * mean if n > 1 else None, "that is ONE update: after n updates on the same outputs the centre keeps m**n of its old value"),
-                    ((1 - m ** n) * c + m ** n * mean, "swapped momentum: the centre KEEPS m of its old value at each update"),
-                    (m ** n * c + (1 - m ** n) * t.sum(0, keepdim=True), "average the teacher outputs over the batch (mean), don't sum them"),
+        moved = (want - c) / (mean - c)                # [1, K]: the share of the way covered, read off the reference
+        mistakes = [(m * c + (1 - m) * mean if n > 1 else None, "that is ONE update: after n updates on the same outputs the centre keeps less and less of its old value"),
+                    (c + mean - want, "swapped momentum: the centre KEEPS m of its old value at each update"),
+                    (c + moved * (t.sum(0, keepdim=True) - c), "average the teacher outputs over the batch (mean), don't sum them"),
                     (mean, "you replaced the centre by the batch mean: it is a moving average that keeps part of the old centre"),
                     (want.view(-1), "return shape [1, K] like the centre you were given (mean with keepdim=True)"),
-                    (m ** n * c + (1 - m ** n) * t.mean(1, keepdim=True), "average over the batch (axis 0), giving one value per prototype, not over the prototypes")]
+                    (c + moved * (t.mean(1, keepdim=True) - c), "average over the batch (axis 0), giving one value per prototype, not over the prototypes")]
         judge(run_student(fn, case, c.clone(), t.clone(), m, n), want, case, mistakes, atol=1e-5,
               hint="Each update shrinks the centre's gap to the batch mean by the same factor; apply that n times at once.")
     passed(fn, 3)
@@ -406,9 +407,10 @@ def check_ema_update(fn, # the student's `fn(teacher, student, m, n)`: moves the
         before, t0, s0 = list(teacher.parameters()), _flat(teacher), _flat(student)
         run_student(fn, case, teacher, student, m, n)
         _moved_in_place(case, before, teacher, t0, student, s0)
-        judge(_flat(teacher), _flat(reference.teacher), case,
-              [(m ** n * s0 + (1 - m ** n) * t0, "swapped momentum: the teacher KEEPS m of its own value at each update"),
-               (m * t0 + (1 - m) * s0 if n > 1 else None, "that is ONE update: after n updates toward a frozen student the teacher keeps m**n of its gap"),
+        want = _flat(reference.teacher)
+        judge(_flat(teacher), want, case,      # the mistakes are built from the reference, not from the derived formula
+              [(t0 + s0 - want, "swapped momentum: the teacher KEEPS m of its own value at each update"),
+               (m * t0 + (1 - m) * s0 if n > 1 else None, "that is ONE update: n updates toward a frozen student move the teacher further, each by the same share of what is left"),
                (s0, "the teacher became a copy of the student: each update moves it only (1 − m) of the way")], atol=1e-5,
               hint="Each update shrinks the teacher's gap to the frozen student, θ_S − θ_T, by the same factor.")
     passed(fn, 3)

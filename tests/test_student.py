@@ -11,7 +11,8 @@ pytestmark = pytest.mark.skipif(not (ROOT / 'solutions').is_dir(), reason="no so
 DERIVED = [  # the derivations' answers, as code and as formulas
     'max(min(x + w, 1 - w) - max(x - w, w - 1), 0.) / (2 * (1 - w))', 'max(hi - lo, 0.) / (2 * (1 - w))',
     'math.ceil(math.log(0.5) / math.log(m))', r'\lceil \log', '⌈log(1/2) / log m⌉', 'log(1/2) / log(m)',
-    r'y - \bar y = f_b (x - \bar x)', '(dx * dy).sum((1, 2, 3)) / (dx * dx).sum((1, 2, 3))']
+    r'y - \bar y = f_b (x - \bar x)', '(dx * dy).sum((1, 2, 3)) / (dx * dx).sum((1, 2, 3))',
+    '1 - m ** n', 'keeps m**n', 'log N - (1/N)', 'log N − (1/N)', 'F.one_hot(a_t.argmax(-1)']
 
 
 def load_tool(name):
