@@ -279,14 +279,14 @@ def _finding_alpha(shape:np.ndarray, # [B] the class of each image: 0 filled dis
     return _step(np.where(k == 0, disc, np.where(k == 1, bar, ring)), .15 * px)  # sharp edges: few mid-tones
 
 # %% ../nbs/01_data.ipynb #72f76d93
-def _findings(U:_Uniforms, y, u, v, px,
+def _findings(U:_Uniforms, y, uv, px,     # uv: the pixel coordinates (u, v), each [B,S,S] or broadcastable
               n:tuple,                # (least, most) findings per image
               r:tuple,                # range of the radius r (texture units)
               centre,                 # centre(U, k) -> x, y [B,k,1,1]: where findings may sit
               opacity:tuple=(.6, 1.), # range of each finding's opacity
              )->np.ndarray:           # alpha [B,S,S]
     "Findings of image class `y`: their count, places, angles, radii and opacities are drawn alike for every class."
-    k = n[1]                                                                    # most findings per image
+    (u, v), k = uv, n[1]                                                        # k: the most findings per image
     on = _count(U, np.zeros(len(y), np.int64), [n], k)                         # [B,k,1,1] the same count law for every class
     cx, cy = centre(U, k)                                                       # [B,k,1,1] each
     a = _finding_alpha(y, u[:, None] - cx, v[:, None] - cy, U(0, np.pi, k), U(*r, k), px)   # [B,k,S,S]
@@ -317,7 +317,7 @@ def _render_xray_v3(U:_Uniforms, y, x0, y0, noise, px):
     rib = .5 + .5 * np.cos(2 * np.pi * ((v + U(.3, .5) * u ** 2) / U(.15, .2) + U(0, 1)))
     I = I + U(.08, .13) * _step(rib - .65, .08) * _step(np.abs(u) - .09, px) * _step(.72 - v, .05) * body
     def centre(U, k): return np.where(U(0, 1, k) < .5, -1., 1.) * U(.12, .62, k), U(-.55, .45, k)   # over either lung
-    return _gray(I + U(.3, .42) * _findings(U, y, u, v, px, (1, 3), (.26, .34), centre, (.85, 1.)))
+    return _gray(I + U(.3, .42) * _findings(U, y, (u, v), px, (1, 3), (.26, .34), centre, (.85, 1.)))
 
 # %% ../nbs/01_data.ipynb #07ae5bed
 def _render_fundus_v3(U:_Uniforms, y, x0, y0, noise, px):
@@ -339,7 +339,7 @@ def _render_fundus_v3(U:_Uniforms, y, x0, y0, noise, px):
     ves = np.exp(-(rho[:, None] * _wrap(phi[:, None] - phik) / w) ** 2) * _step(rho[:, None] - .6 * odr[:, None], px) * _step(U(.9, 1.6, 8) - rho[:, None], .1)
     img = _mix(img, img * _rgb(U(.45, .6), U(.1, .2), U(.1, .2)), .85 * ves.max(1))
     img = _mix(img, _rgb(U(.95, 1.), U(.8, .92), U(.45, .65)), .92 * _step(odr - rho, 1.5 * px))
-    a = _findings(U, y, u, v, px, (2, 3), (.2, .26), _in_disc(.55))
+    a = _findings(U, y, (u, v), px, (2, 3), (.2, .26), _in_disc(.55))
     return _mix(img, _rgb(U(.95, 1.), U(.88, .98), U(.55, .8)), .95 * a) * disc[..., None]
 
 # %% ../nbs/01_data.ipynb #509ea9b9
@@ -357,7 +357,7 @@ def _render_oct_v3(U:_Uniforms, y, x0, y0, noise, px):
     def centre(U_, k):                                                         # inside the retina, away from its edges
         fc = U_(-.65, .65, k)
         return fc, v0[:, None] + a[:, None] * fc ** 2 + U_(.4, .6, k) * T[:, None]
-    I = I * (1 - .85 * _findings(U, y, u, v, px, (1, 3), (.26, .32), centre))
+    I = I * (1 - .85 * _findings(U, y, (u, v), px, (1, 3), (.26, .32), centre))
     I = I * np.exp(U(.15, .3) * noise[:, 0] - .05)                              # speckle
     return _gray(I)
 
@@ -376,7 +376,7 @@ def _render_derm_v3(U:_Uniforms, y, x0, y0, noise, px):
     img = _mix(img, lesion, _step(R - rho, U(.03, .06) + px))
     dark = np.where(U() < .5, 1., 0.)[..., None]                               # [B,1,1,1] brown-black or slate blue, any class
     col = dark * _rgb(U(.08, .14), U(.05, .09), U(.04, .07)) + (1 - dark) * _rgb(U(.14, .2), U(.17, .23), U(.3, .38))
-    img = _mix(img, col, .95 * _findings(U, y, u - cx, v - cy, px, (1, 3), (.24, .3), _in_disc(.4), (.85, 1.)))
+    img = _mix(img, col, .95 * _findings(U, y, (u - cx, v - cy), px, (1, 3), (.24, .3), _in_disc(.4), (.85, 1.)))
     on = _count(U, np.zeros(len(y), np.int64), [(0, 3)], 3)                    # hairs, as in v2
     ha, hc = U(0, 3.14, 3), U(-.9, .9, 3)
     hd = np.abs(np.cos(ha) * u[:, None] + np.sin(ha) * v[:, None] - hc + .05 * np.sin(U(3, 8, 3) * u[:, None]))
@@ -393,7 +393,7 @@ def _render_path_v3(U:_Uniforms, y, x0, y0, noise, px):
     holes = sum(np.cos(U(3, 6) * (np.cos(a) * u + np.sin(a) * v) + U(0, 6.3)) for a in [U(0, 3.14) for _ in range(2)])
     img = _mix(img, _rgb(U(.92, .98), U(.88, .95), U(.92, .98)), _step(holes - U(1.3, 1.7), .08))
     def centre(U_, k): return U_(-.75, .75, k), U_(-.75, .75, k)
-    a = _findings(U, y, u, v, px, (3, 6), (.16, .21), centre)
+    a = _findings(U, y, (u, v), px, (3, 6), (.16, .21), centre)
     return _mix(img, _rgb(U(.22, .4), U(.08, .2), U(.38, .58)) * U(.85, 1.15)[..., None], U(.8, .95) * a)
 
 # %% ../nbs/01_data.ipynb #61aaf72d
