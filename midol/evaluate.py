@@ -102,11 +102,11 @@ def record_result(out_dir:Path, key:tuple, # (encoder, dataset, protocol, seed)
     out, (encoder, dataset, protocol, seed) = Path(out_dir), key
     predictions = {k: result[k] for k in PREDICTION_KEYS if k in result}
     atomic_write(out/'predictions'/f"{encoder}__{dataset}__{protocol}__seed{seed}.npz", lambda f: np.savez(f, **predictions))
-    crash_point('eval-predictions-saved')
+    crash_point('eval-predictions-saved', out)
     csv = out/'results.csv'; old = csv.read_text() if csv.is_file() else ''
     rows = pd.DataFrame([(*key, k, v) for k, v in result['metrics'].items()], columns=RESULT_COLUMNS)
     atomic_write(csv, old + rows.to_csv(header=not old, index=False))          # the whole file, replaced in one rename
-    crash_point('eval-result-recorded')
+    crash_point('eval-result-recorded', out)
 
 # %% ../nbs/04_evaluate.ipynb #8c8ee7d0
 def as_encoder(spec, # nn.Module | load_encoder spec (str or Path) | zero-argument factory

@@ -18,18 +18,18 @@ from .model import MIDoL, model_config, backbone_spec, VARIANTS, FIDELITIES
 from .metrics import knn_scores, routing_matrix, routing_nmi
 
 # %% auto #0
-__all__ = ['CROP_KEYS', 'PRESETS', 'CRASH_ENV', 'CRASH_EXIT', 'CKPT_MAGIC', 'REFERENCE_FILES', 'CHECKPOINT_FILES', 'CHECKSUMS',
-           'CLI_FLAGS', 'resolve_config', 'build_model', 'pretrain_dataset', 'epoch_batches', 'steps_per_epoch',
-           'cosine_schedule', 'base_lr', 'run_schedules', 'param_groups', 'clip_gradients', 'freeze_last_layer',
-           'crash_point', 'atomic_write', 'remove_stale_temporaries', 'previous_checkpoint', 'save_checkpoint',
-           'CheckpointError', 'load_checkpoint', 'newest_checkpoint', 'checkpoint_state', 'History', 'OutDirBusy',
-           'RunLock', 'setup_distributed', 'autocast_for', 'NonFiniteLoss', 'check_finite', 'log_values', 'plain_views',
-           'step_seed', 'apply_schedules', 'seed_step', 'multicrop', 'ordered_batches', 'teacher_outputs',
-           'routing_summary', 'knn_by_modality', 'strict_json', 'summarize', 'Run', 'start_run', 'optimizer_step',
-           'train_step', 'record_step', 'checkpoint_due', 'save_run', 'write_encoder', 'finish_run', 'pretrain',
-           'run_config', 'config_diff', 'check_resumable', 'run_name', 'reference_dir', 'write_checksums',
-           'read_checksums', 'recover_reference', 'ReferenceError', 'verify_reference', 'atomic_copy', 'save_reference',
-           'install_reference', 'parse_overrides', 'main']
+__all__ = ['CROP_KEYS', 'PRESETS', 'CRASH_ENV', 'CRASH_EXIT', 'CRASH_DIR_ENV', 'CKPT_MAGIC', 'REFERENCE_FILES',
+           'CHECKPOINT_FILES', 'CHECKSUMS', 'CLI_FLAGS', 'resolve_config', 'build_model', 'pretrain_dataset',
+           'epoch_batches', 'steps_per_epoch', 'cosine_schedule', 'base_lr', 'run_schedules', 'param_groups',
+           'clip_gradients', 'freeze_last_layer', 'crash_point', 'atomic_write', 'remove_stale_temporaries',
+           'previous_checkpoint', 'save_checkpoint', 'CheckpointError', 'load_checkpoint', 'newest_checkpoint',
+           'checkpoint_state', 'History', 'OutDirBusy', 'RunLock', 'setup_distributed', 'autocast_for', 'NonFiniteLoss',
+           'check_finite', 'log_values', 'plain_views', 'step_seed', 'apply_schedules', 'seed_step', 'multicrop',
+           'ordered_batches', 'teacher_outputs', 'routing_summary', 'knn_by_modality', 'strict_json', 'summarize',
+           'Run', 'start_run', 'optimizer_step', 'train_step', 'record_step', 'checkpoint_due', 'save_run',
+           'write_encoder', 'finish_run', 'pretrain', 'run_config', 'config_diff', 'check_resumable', 'run_name',
+           'reference_dir', 'write_checksums', 'read_checksums', 'recover_reference', 'ReferenceError',
+           'verify_reference', 'atomic_copy', 'save_reference', 'install_reference', 'parse_overrides', 'main']
 
 # %% ../nbs/03_pretrain.ipynb #a0fb4a4f
 CROP_KEYS = ('n_global', 'n_local', 'global_size', 'local_size', 'global_scale', 'local_scale')  # from MULTICROP_PRESETS
@@ -176,13 +176,15 @@ def freeze_last_layer(model:torch.nn.Module):
 
 # %% ../nbs/03_pretrain.ipynb #ddb05fef
 CRASH_ENV, CRASH_EXIT = 'MIDOL_CRASH_AT', 75  # the test hook's environment variable, and the exit status of a crash it causes
+CRASH_DIR_ENV = 'MIDOL_CRASH_DIR'              # optional: only writes under this folder count
 _crash_hits = collections.Counter()
 
-def crash_point(name:str): # a named moment of a write, e.g. 'ckpt-written'
+def crash_point(name:str,  # a named moment of a write, e.g. 'ckpt-written'
+                path=None): # the file or folder being written (for $MIDOL_CRASH_DIR)
     "Test hook: end the process at once when $MIDOL_CRASH_AT is `name` (or `name:n` and this is the n-th visit)."
-    want = os.environ.get(CRASH_ENV, '')
+    want, under = os.environ.get(CRASH_ENV, ''), os.environ.get(CRASH_DIR_ENV)
     point, _, nth = want.partition(':')
-    if point != name: return
+    if point != name or (under and not (path and Path(path).resolve().is_relative_to(Path(under).resolve()))): return
     _crash_hits[name] += 1
     if _crash_hits[name] == int(nth or 1): os._exit(CRASH_EXIT)
 
@@ -227,8 +229,8 @@ def _keep_previous(path:Path):
     link = _tmp_name(prev)
     try: os.link(path, link)
     except OSError: shutil.copyfile(path, link)
-    crash_point('ckpt-prev-linked')
-    os.replace(link, prev); crash_point('ckpt-prev-saved')
+    crash_point('ckpt-prev-linked', path)
+    os.replace(link, prev); crash_point('ckpt-prev-saved', path)
 
 def save_checkpoint(state:dict, path:str|Path):
     "Write `state` to `path` as one self-checking file, keeping the checkpoint it replaces as checkpoint.prev.pt."
@@ -237,11 +239,11 @@ def save_checkpoint(state:dict, path:str|Path):
     tmp, half = _tmp_name(path), len(payload) // 2
     with open(tmp, 'wb') as f:
         f.write(CKPT_MAGIC + hashlib.sha256(payload).hexdigest().encode() + b'\n')
-        f.write(payload[:half]); f.flush(); crash_point('ckpt-partial')
+        f.write(payload[:half]); f.flush(); crash_point('ckpt-partial', path)
         f.write(payload[half:]); f.flush(); os.fsync(f.fileno())
-    crash_point('ckpt-written')
+    crash_point('ckpt-written', path)
     if path.exists(): _keep_previous(path)
-    os.replace(tmp, path); _fsync_dir(path.parent); crash_point('ckpt-saved')
+    os.replace(tmp, path); _fsync_dir(path.parent); crash_point('ckpt-saved', path)
     path.with_name(path.name + '.sha256').unlink(missing_ok=True)  # the digest file of an older midol's checkpoint
 
 # %% ../nbs/03_pretrain.ipynb #743c3987
@@ -698,8 +700,8 @@ def _swap_in(staged:Path, dest:Path):
     "Replace the folder `dest` by the complete folder `staged`: two renames, each a crash point."
     old = _staged(dest)[1]
     if dest.exists(): os.replace(dest, old)
-    crash_point('ref-moved-out')
-    os.replace(staged, dest); crash_point('ref-swapped')
+    crash_point('ref-moved-out', dest)
+    os.replace(staged, dest); crash_point('ref-swapped', dest)
     shutil.rmtree(old, ignore_errors=True)
 
 # %% ../nbs/03_pretrain.ipynb #d9f68fe5

@@ -112,7 +112,7 @@ def read_stamp(stamp_file)->dict|None: # None: no stamp, or one a crash damaged 
 
 def write_stamp(stamp_file, stamp:dict):
     "Record a finished step (atomically: a kill leaves the old stamp or the new one)."
-    atomic_write(stamp_file, json.dumps(stamp, indent=1)); crash_point('stamp-written')
+    atomic_write(stamp_file, json.dumps(stamp, indent=1)); crash_point('stamp-written', stamp_file)
 
 # %% ../nbs/06_reproduce.ipynb #78b3a1de
 def step_done(stamp_file, stamp:dict, outputs)->bool:

@@ -65,7 +65,8 @@ def test_tiny_reproduction_makes_every_figure_and_resumes(tmp_path):
 @pytest.mark.slow
 def test_a_reproduction_killed_in_its_evaluation_resumes_without_redoing_work(tmp_path):
     "Killed (crash hook) at its evaluation's 4th recorded run, then run again: nothing finished is redone."
-    env = dict(__import__('os').environ, MIDOL_CRASH_AT='eval-result-recorded:4')
+    env = dict(__import__('os').environ, MIDOL_CRASH_AT='eval-result-recorded:4',     # the 4th run recorded ...
+               MIDOL_CRASH_DIR=str(tmp_path / 'runs' / 'evaluate'))                   # ... by the evaluation step (not by the notebooks' own checks)
     out = tmp_path / 'executed.ipynb'
     cmd = [str(BIN / 'papermill'), '-k', 'python3', '--cwd', 'nbs', 'nbs/06_reproduce.ipynb', str(out), '-p', 'preset', 'tiny',
            '-p', 'runs_dir', str(tmp_path / 'runs'), '-p', 'fig_dir', str(tmp_path / 'figures')]
