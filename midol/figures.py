@@ -66,7 +66,7 @@ def run_layout(preset:str, # 'tiny', 'cpu', 'paper', 'official'
     variants = {v: pre / run_name(preset, v) for v in ABLATION_ROWS}  # pretraining seed 0
     seeds = {v: {s: pre / run_name(preset, v, s) for s in range(pretrain_seeds or PRETRAIN_SEEDS[preset])} for v in ABLATION_ROWS}
     experts = {n: variants['midol'] if n == PRESETS[preset]['num_experts'] else pre / f'{preset}-midol-E{n}' for n in EXPERT_SWEEP}
-    return dict(runs_dir=root, variants=variants, seeds=seeds, experts=experts, official=pre / f'{preset}-midol-official',
+    return dict(runs_dir=root, variants=variants, seeds=seeds, experts=experts, official=pre / f'{preset}-midol-official', dispatch_self=pre / f'{preset}-midol-self',
                 evaluate=root / 'evaluate' / preset, gradcam=root / 'gradcam' / preset, cache=root / 'cache' / preset,
                 reproduce=root / 'reproduce' / preset)
 

@@ -50,8 +50,7 @@ PRESETS = {
                     epochs=2, warmup_epochs=0, lr=5e-4, out_dim=256, ckpt_every=2, num_workers=0),
     'cpu': _preset('cpu', arch='swin_cpu', img_size=32, batch_size=128, epochs=10, warmup_epochs=1, lr=1e-3,
                    out_dim=4096, num_workers=0, momentum=0.99, model_settings=dict(head_hidden=256),
-                   augmentation=dict(p_jitter=0., p_gray=0.),    # see "The cpu preset" below and the tuning log
-                   data_version=2),  # until its reproduction and reference runs are remade on version 3 (see below)
+                   augmentation=dict(p_jitter=0., p_gray=0.)),   # see "The cpu preset" below and the tuning log
     'paper': _preset('paper', arch='swin_base', img_size=224, batch_size=64, epochs=100, warmup_epochs=10, lr=1e-4,
                      out_dim=65536),
     'official': _preset('official', fidelity='official', arch='swin_base', img_size=224, batch_size=64, epochs=100,

@@ -10,12 +10,13 @@ from pathlib import Path
 import pandas as pd, torch
 import papermill
 from .data import MODALITIES, project_root
-from .pretrain import (PRESETS, run_config, pretrain, check_resumable, config_diff, install_reference, reference_dir,
+from .pretrain import (PRESETS, run_config, pretrain, check_resumable, config_diff, install_reference, reference_dir, parse_overrides,
                             atomic_write, crash_point)
 from .encoders import load_encoder
 from .finetune import FinetuneRecipe, updated, finetune_multiclass
 from .evaluate import DOWNSTREAM_SIZES, synthmed_tasks, list_param
 from .tables import ABLATION_ROWS, TABLE2_ROWS, aggregate, write_table, verdict_lines
+from .floors import CEILING_ROWS
 from .figures import run_layout, figure_dir, OFFICIAL_EXPERTS, FIGURES, TABLES, save_classifier
 
 # %% auto #0
@@ -61,14 +62,15 @@ def ablation_table(results:pd.DataFrame, path_stem=None, caption:str='')->pd.Dat
     agg = aggregate(results)
     agg = agg[agg.metric == 'ACC'].assign(metric=lambda d: d.protocol.map(TABLE2_METRICS),
                                           dataset=lambda d: d.dataset.str.replace('synthmed-', '', regex=False))
-    rows = [r for r in TABLE2_ROWS if r in set(agg.encoder)] + [r for r in dict.fromkeys(agg.encoder) if r not in TABLE2_ROWS]  # floors, variants, ceiling
+    known, extra = [r for r in TABLE2_ROWS if r in set(agg.encoder)], [r for r in dict.fromkeys(agg.encoder) if r not in TABLE2_ROWS]
+    rows = [r for r in known if r not in CEILING_ROWS] + extra + [r for r in known if r in CEILING_ROWS]  # floors, variants, extra rows, ceiling
     return write_table(agg.rename(columns={'encoder': 'row'}), path_stem, rows=rows, caption=caption)
 
 # %% ../nbs/06_reproduce.ipynb #c7fd28c6
 def pretrain_steps(preset:str, runs_dir=None, # None: <project root>/runs
                    pretrain_seeds:int=0,      # runs per ablation variant; 0: PRETRAIN_SEEDS[preset]
                   )->list:                    # [{'name', 'params'}] in run order
-    "The papermill parameters of every pretraining run of a reproduction: ablation variants per seed, expert sweep, official mode."
+    "The papermill parameters of every pretraining run of a reproduction: ablation variants per seed, expert sweep, official mode, midol with dispatch='self'."
     layout = run_layout(preset, runs_dir, pretrain_seeds); steps = []
     params = lambda variant, out, num_experts=0, fidelity='', seed=0: dict(preset=preset, variant=variant, num_experts=num_experts,
                                                                           fidelity=fidelity, out_dir=str(out), seed=seed)
@@ -77,13 +79,16 @@ def pretrain_steps(preset:str, runs_dir=None, # None: <project root>/runs
     for n, d in layout['experts'].items():
         if d != layout['variants']['midol']: steps.append(dict(name=f'pretrain-midol-E{n}', params=params('midol', d, n)))
     steps.append(dict(name='pretrain-midol-official', params=params('midol', layout['official'], OFFICIAL_EXPERTS, 'official')))
+    self_route = dict(PRESETS[preset]['model_settings'], dispatch='self')   # Eq. 10 read literally: each view to its own network's top-1
+    steps.append(dict(name='pretrain-midol-self', params=dict(params('midol', layout['dispatch_self']),
+                                                              overrides=json.dumps({'model_settings': self_route}))))
     return steps
 
 # %% ../nbs/06_reproduce.ipynb #afd1ee55
 def pretrain_state(params:dict)->str: # 'done' | 'resume' | 'fresh'
     "Whether the run of these 03_pretrain parameters (any of its settings) is finished, can resume, or must start over."
-    settings = {k: v for k, v in params.items() if k not in ('preset', 'variant', 'out_dir', 'resume')}  # num_experts, seed, data ...
-    cfg = run_config(params['preset'], params['variant'], params['out_dir'], **settings)
+    settings = {k: v for k, v in params.items() if k not in ('preset', 'variant', 'out_dir', 'resume', 'overrides')}  # num_experts, seed, data ...
+    cfg = run_config(params['preset'], params['variant'], params['out_dir'], **settings, **parse_overrides(params.get('overrides', '')))
     d = Path(params['out_dir'])
     if not (d / 'config.json').is_file() or config_diff(cfg, json.loads((d / 'config.json').read_text())): return 'fresh'
     if (d / 'summary.json').is_file() and (d / 'encoder.safetensors').is_file(): return 'done'
