@@ -19,14 +19,14 @@ from .metrics import routing_matrix, routing_nmi
 from .pretrain import PRESETS, build_model, load_checkpoint, teacher_outputs, run_name, atomic_write
 from .encoders import load_encoder, extract_features, read_state_dict
 from .finetune import Classifier
-from .tables import aggregate, variant_seed, ABLATION_ROWS
+from .tables import aggregate, variant_seed, per_pretraining_seed, ttest, ABLATION_ROWS
 
 # %% auto #0
 __all__ = ['MODALITY_COLORS', 'VARIANT_COLORS', 'VARIANT_LABELS', 'EXPERT_SWEEP', 'OFFICIAL_EXPERTS', 'PRETRAIN_SEEDS',
-           'LOSS_LABELS', 'CLAIM_PANELS', 'FIGURES', 'TABLES', 'new_figure', 'save_figure', 'run_layout', 'figure_dir',
-           'read_run', 'run_images', 'routing_by_modality', 'draw_routing', 'plot_routing', 'plot_usage', 'draw_knn',
-           'plot_knn', 'expert_sweep', 'plot_expert_sweep', 'plot_comparison', 'run_features', 'embed_2d',
-           'plot_embedding', 'plot_class_embedding', 'plot_losses', 'read_confusions', 'plot_confusions',
+           'COMPARISONS', 'LOSS_LABELS', 'CLAIM_PANELS', 'FIGURES', 'TABLES', 'new_figure', 'save_figure', 'run_layout',
+           'figure_dir', 'read_run', 'run_images', 'routing_by_modality', 'draw_routing', 'plot_routing', 'plot_usage',
+           'draw_knn', 'plot_knn', 'expert_sweep', 'plot_expert_sweep', 'pair_tests', 'plot_comparison', 'run_features',
+           'embed_2d', 'plot_embedding', 'plot_class_embedding', 'plot_losses', 'read_confusions', 'plot_confusions',
            'save_classifier', 'load_classifier', 'gradcam', 'plot_gradcam', 'plot_fidelity', 'effective_rank',
            'claims_table', 'markdown_table', 'plot_claims']
 
@@ -184,15 +184,35 @@ def plot_expert_sweep(df:pd.DataFrame)->Figure: # expert_sweep's table
     return fig
 
 # %% ../nbs/05_figures.ipynb #3e0cdbef
+COMPARISONS = (('midol', 'dino'), ('midol', 'moe_route'))   # the pairs Fig. 4 annotates: (a, b) reads "a against b"
+
+def pair_tests(results:pd.DataFrame, # results.csv rows of one metric
+               pairs=COMPARISONS)->pd.DataFrame: # dataset, protocol, a, b, diff (mean a - mean b), p, n_a, n_b
+    "Per (dataset, protocol) and pair of encoders: difference of the means and two-sided t-test p over the (pretraining) seeds."
+    per = per_pretraining_seed(results); rows = []
+    for (d, pr), g in per.groupby(['dataset', 'protocol'], sort=False):
+        for a, b in pairs:
+            va, vb = (g.loc[g.encoder == e, 'value'].to_numpy(float) for e in (a, b))
+            if len(va) and len(vb):
+                rows.append(dict(dataset=d, protocol=pr, a=a, b=b, diff=va.mean() - vb.mean(), n_a=len(va), n_b=len(vb),
+                                 p=ttest(va, vb) if min(len(va), len(vb)) > 1 else np.nan))
+    return pd.DataFrame(rows, columns=['dataset', 'protocol', 'a', 'b', 'diff', 'p', 'n_a', 'n_b'])
+
+# %% ../nbs/05_figures.ipynb #b5c38a20
+def _pair_label(t)->str:
+    "One line of Fig. 4's annotation: 'midol−dino +2.1 (p=0.04)'."
+    return f"{t.a}−{t.b} {t['diff']:+.1f}" + (f" (p={t.p:.2g})" if np.isfinite(t.p) else '')
+
 def plot_comparison(results:pd.DataFrame, # results.csv: encoder, dataset, protocol, seed, metric, value
-                    metric:str='ACC', order=None)->Figure: # order: encoders, left to right
-    "Grouped bars per dataset (mean ± std over seeds), one panel per protocol, t-test p of best vs second above each group."
-    agg = aggregate(results[results.metric == metric])
+                    metric:str='ACC', order=None, # order: encoders, left to right
+                    pairs=COMPARISONS)->Figure:   # the comparisons written above each dataset
+    "Grouped bars per dataset (mean ± std over seeds), one panel per protocol; above each group, the pairs' differences and t-test p."
+    res = results[results.metric == metric]; agg, tests = aggregate(res), pair_tests(res, pairs)
     protocols = list(dict.fromkeys(agg.protocol))
     encoders = order or [e for e in ABLATION_ROWS if e in set(agg.encoder)] + [e for e in dict.fromkeys(agg.encoder) if e not in ABLATION_ROWS]
     datasets = list(dict.fromkeys(agg.dataset)); width = .8 / len(encoders)
-    fig, axs = new_figure(max(4, 1.3 * len(datasets)) + .5, 2.6 * len(protocols), len(protocols), 1, sharex=True)
-    pal = sns.color_palette('deep', len(encoders))
+    fig, axs = new_figure(max(4, 1.5 * len(datasets)) + .5, 2.8 * len(protocols), len(protocols), 1, sharex=True)
+    pal = sns.color_palette('deep', len(encoders)); top = np.nanmax(agg['mean'] + agg['std'].fillna(0))
     for ax, protocol in zip(axs[:, 0], protocols):
         stats = agg[agg.protocol == protocol].set_index(['dataset', 'encoder'])
         for i, e in enumerate(encoders):
@@ -200,11 +220,11 @@ def plot_comparison(results:pd.DataFrame, # results.csv: encoder, dataset, proto
             ax.bar(np.arange(len(datasets)) + (i - (len(encoders) - 1) / 2) * width, mean, width, yerr=std, capsize=2,
                    color=VARIANT_COLORS.get(e, pal[i]), label=VARIANT_LABELS.get(e, e), error_kw=dict(lw=.8))
         for j, d in enumerate(datasets):
-            p = stats.loc[d]['p'].dropna() if d in stats.index.get_level_values(0) else []
-            if len(p): ax.text(j, stats.loc[d]['mean'].max() + stats.loc[d]['std'].fillna(0).max() + 1, f"p={p.iloc[0]:.2g}", ha='center', fontsize=7)
-        ax.set_ylabel(f'{protocol} {metric} (%)'); ax.set_ylim(0, min(110, np.nanmax(agg['mean'] + agg['std'].fillna(0)) + 12))
+            lines = [_pair_label(t) for _, t in tests[(tests.dataset == d) & (tests.protocol == protocol)].iterrows()]
+            if lines: ax.text(j, top + 2, '\n'.join(lines), ha='center', va='bottom', fontsize=5.5)
+        ax.set_ylabel(f'{protocol} {metric} (%)'); ax.set_ylim(0, min(125, top + 6 + 6 * len(pairs)))
     axs[-1, 0].set_xticks(range(len(datasets)), [d.replace('synthmed-', '') for d in datasets])
-    axs[0, 0].legend(fontsize=7, ncols=len(encoders), loc='lower center', bbox_to_anchor=(.5, 1.02))
+    axs[0, 0].legend(fontsize=7, ncols=min(len(encoders), 5), loc='lower center', bbox_to_anchor=(.5, 1.02))
     return fig
 
 # %% ../nbs/05_figures.ipynb #d92bc4a3
@@ -410,20 +430,27 @@ def markdown_table(df:pd.DataFrame, digits:int=3)->str:
 CLAIM_PANELS = {'routing_nmi': 'routing NMI\n(specificity)', 'silhouette_modality': 'silhouette by modality\n(specificity)',
                 'knn_fine_accuracy': 'fine-class k-NN acc. (%)\n(diversity)', 'effective_rank': 'effective rank per modality\n(diversity)'}
 
-def plot_claims(table:pd.DataFrame)->Figure: # claims_table's table
-    "One bar panel per claim metric, one bar per variant."
+def plot_claims(table:pd.DataFrame)->Figure: # claims_table's table; index: 'variant' or 'variant@seed', one row per run
+    "One bar panel per claim metric, one bar per variant: mean over its pretraining runs, ± std, each run a dot."
+    var = pd.Index([variant_seed(n)[0] for n in table.index]); variants = list(dict.fromkeys(var))
     fig, axs = new_figure(2.3 * len(CLAIM_PANELS), 2.6, 1, len(CLAIM_PANELS))
     for ax, (c, title) in zip(axs[0], CLAIM_PANELS.items()):
-        vals = table[c]
-        ax.bar(range(len(vals)), vals.fillna(0), color=[VARIANT_COLORS.get(v, '0.5') for v in table.index])
-        for i, v in enumerate(vals): ax.text(i, (0 if np.isnan(v) else v), 'n/a' if np.isnan(v) else f'{v:.2f}', ha='center', va='bottom', fontsize=6)
-        ax.set_xticks(range(len(vals)), table.index, rotation=30, fontsize=7); ax.set_title(title, fontsize=8)
+        g = table[c].groupby(var, sort=False); mean, std, n = (g.mean().reindex(variants), g.std().reindex(variants),
+                                                               g.count().reindex(variants))
+        ax.bar(range(len(variants)), mean.fillna(0), yerr=std.fillna(0), capsize=3, error_kw=dict(lw=.8),
+               color=[VARIANT_COLORS.get(v, '0.5') for v in variants])
+        for k, v in enumerate(variants):
+            vals = table[c][var == v].dropna(); ax.scatter([k] * len(vals), vals, s=6, color='k', zorder=3)
+            m, s = mean[v], std[v]
+            ax.text(k, 0 if np.isnan(m) else m + (0 if np.isnan(s) else s), 'n/a' if np.isnan(m) else f'{m:.2f}' + (f'±{s:.2f}' if n[v] > 1 else ''),
+                    ha='center', va='bottom', fontsize=6)
+        ax.set_xticks(range(len(variants)), variants, rotation=30, fontsize=7); ax.set_title(title, fontsize=8)
     return fig
 
 # %% ../nbs/05_figures.ipynb #68f6e4fd
 FIGURES = {'fig3a_routing': 'Fig. 3(a): routing matrix per modality, moe (no L_route) beside midol',
            'fig3b_experts': 'Fig. 3(b): k-NN accuracy and routing NMI against the number of experts (midol)',
-           'fig4_comparison': 'Fig. 4: ablation variants per SynthMed-5 dataset, mean ± std over seeds, t-test p (best vs second)',
+           'fig4_comparison': 'Fig. 4: every row per SynthMed-5 dataset, mean ± std over seeds; midol against dino and against moe_route (difference, t-test p over pretraining seeds)',
            'fig5_tsne': 'Fig. 5: t-SNE of teacher features coloured by modality, one panel per variant',
            'fig5_umap': 'Fig. 5 (UMAP): the same with UMAP',
            'fig5_tsne_classes': 'Fig. 5 (classes): per-modality t-SNE coloured by fine-grained class',
@@ -431,5 +458,5 @@ FIGURES = {'fig3a_routing': 'Fig. 3(a): routing matrix per modality, moe (no L_r
            'fig7_confusion': 'Fig. 7: confusion matrices per downstream dataset (midol seed 0, trained linear head, else logistic regression; downstream seed 0)',
            'fig8_gradcam': 'Fig. 8: Grad-CAM of fine-tuned midol classifiers, image beside its map, per modality',
            'fidelity_paper_vs_official': 'Paper vs released code: routing, k-NN and loss terms of midol in both fidelity modes',
-           'claims': 'Specificity (routing NMI, silhouette) and diversity (fine-class k-NN, effective rank) per variant'}
+           'claims': 'Specificity (routing NMI, silhouette) and diversity (fine-class k-NN, effective rank) per variant, mean ± std over pretraining seeds'}
 TABLES = {'claims': 'the numbers of claims.png (md, csv)'}
