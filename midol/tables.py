@@ -17,8 +17,9 @@ from .evaluate import RESULT_COLUMNS
 __all__ = ['ABLATION_ROWS', 'REFERENCE_ROWS', 'TABLE2_ROWS', 'MD', 'TEX', 'CLAIMS', 'PAPER_TABLES', 'PAPER_BLOCKS',
            'OTHER_BLOCKS', 'QUOTED_P', 'ttest', 'ttest_from_stats', 'sig_mark', 'per_pretraining_seed', 'aggregate',
            'with_ranks', 'format_cell', 'wide_table', 'markdown_text', 'latex_text', 'write_table', 'compare',
-           'claim_verdicts', 'verdict_lines', 'variant_seed', 'claim_quantities', 'paper_data_dir', 'load_paper_table',
-           'paper_dataset', 'paper_layout', 'write_paper_table', 'audit_marks', 'audit_quoted']
+           'claim_verdicts', 'verdict_lines', 'detectable_difference', 'seeds_needed', 'variant_seed',
+           'claim_quantities', 'paper_data_dir', 'load_paper_table', 'paper_dataset', 'paper_layout',
+           'write_paper_table', 'audit_marks', 'audit_quoted']
 
 # %% ../nbs/04b_tables.ipynb #d164fd33
 def ttest(a, b,               # per-seed values of the two entries
@@ -189,6 +190,18 @@ def verdict_lines(verdicts:pd.DataFrame)->list: # claim_verdicts output
                      f"({pm(r.mean_a, r.std_a)} vs {pm(r.mean_b, r.std_b)}, {r.n_a} and {r.n_b} pretraining seeds, "
                      + (f"p = {r.p:.3g})" if np.isfinite(r.p) else "too few seeds for a t-test)"))
     return [say(r) for r in verdicts.itertuples()]
+
+# %% ../nbs/04b_tables.ipynb #4ef9e312
+def detectable_difference(sd:float, n:int,        # per-seed standard deviation; seeds per variant
+                          alpha:float=0.05, power:float=0.8)->float:
+    "Smallest difference of means a two-sided two-sample t-test detects with `power`, n seeds per variant."
+    df = 2 * n - 2
+    return float((stats.t.ppf(1 - alpha / 2, df) + stats.t.ppf(power, df)) * sd * math.sqrt(2 / n))
+
+def seeds_needed(sd:float, target:float,            # per-seed standard deviation; the difference to detect
+                 alpha:float=0.05, power:float=0.8, most:int=1000)->int:
+    "Smallest number of seeds per variant whose detectable difference is at most `target`."
+    return next((n for n in range(2, most + 1) if detectable_difference(sd, n, alpha, power) <= target), most)
 
 # %% ../nbs/04b_tables.ipynb #c3a9e0ba
 def variant_seed(name)->tuple: # an encoder name: 'variant@s', or 'variant' for seed 0
