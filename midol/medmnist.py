@@ -4,13 +4,14 @@
 
 # %% ../nbs/06b_medmnist.ipynb #0fd7ba74
 from __future__ import annotations
-import datetime, hashlib, json, re, shutil
+import datetime, hashlib, json, re, shutil, time
 from pathlib import Path
 import numpy as np, pandas as pd, torch, seaborn as sns
 from matplotlib.figure import Figure
 from .data import project_root
 from .loaders import MEDMNIST_MODALITY, MEDMNIST_MODALITY_NAMES, MEDMNIST_SPLITS, MedMNISTPretrain, medmnist_files
-from .pretrain import run_config
+from .pretrain import (ReferenceError, install_reference, recover_reference, reference_dir, run_config, run_name,
+                            save_reference, verify_reference)
 from .tables import (ABLATION_ROWS, aggregate, claim_quantities, claim_verdicts, load_paper_table, variant_seed,
                           verdict_lines, write_paper_table, write_table)
 from .figures import read_run, run_features, embed_2d, new_figure
@@ -21,7 +22,9 @@ __all__ = ['MEDMNIST_SIZES', 'PAPER_COUNTERPARTS', 'MEDMNIST_KEYS', 'MEDMNIST_V2
            'medmnist_file_name', 'fetch_command', 'flag_of', 'check_medmnist_file', 'find_medmnist', 'run_modalities',
            'run_names', 'recipe_layout', 'link_files', 'pretrain_params', 'published_rows', 'write_table3',
            'paper_counterparts', 'seed_runs', 'routing_panels', 'sample_test_images', 'embedding_panels', 'plot_groups',
-           'recipe_claims', 'routing_lines', 'file_md5', 'supervised_lines', 'write_recipe_readme']
+           'recipe_claims', 'routing_lines', 'file_md5', 'supervised_lines', 'write_recipe_readme',
+           'medmnist_reference_dir', 'files_md5', 'check_files_md5', 'save_medmnist_reference',
+           'install_medmnist_reference', 'install_medmnist_references']
 
 # %% ../nbs/06b_medmnist.ipynb #0139c7e8
 MEDMNIST_SIZES = (28, 64, 128, 224)                              # the sides MedMNIST ships
@@ -295,3 +298,76 @@ def write_recipe_readme(fig_dir,       # the recipe's figures folder
              '| step | status | seconds when it ran |', '|---|---|---|', *[f"| {r['step']} | {r['status']} | {ran(r):.0f} |" for r in log]]
     (fig_dir / 'README.md').write_text('\n'.join(lines) + '\n')
     return fig_dir / 'README.md'
+
+# %% ../nbs/06b_medmnist.ipynb #19c164cc
+def medmnist_reference_dir(preset:str, size:int, variant:str, # the recipe's preset and image side, the run's variant
+                           root=None,   # None: data/reference at the project root
+                           seed:int=0,  # seed s > 0: the folder ...-seed<s>
+                          )->Path:
+    "The reference folder of a recipe run: medmnist-<preset>-<size>px-<variant>, and -seed<s> for seed s > 0."
+    return reference_dir(preset, variant, root, seed).with_name('medmnist-' + run_name(f'{preset}-{size}px', variant, seed))
+
+# %% ../nbs/06b_medmnist.ipynb #78854c08
+def files_md5(files:dict, # flag -> file, as find_medmnist gives
+             )->dict:     # file name -> MD5
+    "The name and MD5 of each file of a recipe run, as its reference records them."
+    return {Path(f).name: file_md5(f) for f in files.values()}
+
+# %% ../nbs/06b_medmnist.ipynb #7f3d74d6
+def check_files_md5(recorded:dict, # file name -> MD5, as the reference records them (data_files)
+                    found:dict,    # file name -> MD5 of the recipe's files
+                    src,           # the reference folder, named in the error
+                   ):
+    "Raise a ReferenceError naming every file whose name or MD5 differs between the recipe's files and the reference's."
+    bad = [f"{n} has MD5 {found[n]} here, {recorded[n]} in the reference" for n in found if n in recorded and found[n] != recorded[n]]
+    bad += [f"{n} (MD5 {recorded[n]}) is missing here" for n in recorded if n not in found]
+    bad += [f"{n} (MD5 {found[n]}) is not among the reference's files" for n in found if n not in recorded]
+    if bad: raise ReferenceError(f"the MedMNIST files differ from those the reference {src} was made on: {'; '.join(bad)}. Give the "
+                                 f"recipe a folder of exactly its files ({recorded}), or run with use_reference=False to train on these")
+
+# %% ../nbs/06b_medmnist.ipynb #b1b26c56
+def save_medmnist_reference(run_dir,   # a finished recipe run, e.g. runs/medmnist/cpu-28px/pretrain/midol@0
+                            size:int,  # the recipe's image side (the <size>px of the run's folder)
+                            root=None, # None: data/reference at the project root
+                            checkpoint:bool=False, # also keep checkpoint.pt
+                           )->Path:    # the reference folder
+    "Save a finished recipe run as the reference of its preset, size, variant and seed, its data files recorded by MD5."
+    run_dir = Path(run_dir)
+    if not (run_dir / 'config.json').is_file(): raise FileNotFoundError(f"{run_dir} is not a finished run of the recipe (no config.json)")
+    cfg = json.loads((run_dir / 'config.json').read_text())
+    if not cfg['data'].startswith('medmnist:'): raise ValueError(f"{run_dir} is not a run of the MedMNIST recipe (data {cfg['data']!r})")
+    files, base = find_medmnist(cfg['data'].removeprefix('medmnist:'), size), f"runs/medmnist/{cfg['preset']}-{size}px"
+    params = pretrain_params(cfg['preset'], cfg['variant'], cfg['data'], '', 0, len(run_modalities(files)), cfg['seed'])
+    dest = medmnist_reference_dir(cfg['preset'], size, cfg['variant'], root, cfg['seed'])
+    save_reference(run_dir, dest, checkpoint, run_config(**params),
+                   dict(data=f'medmnist:{base}/files', data_files=files_md5(files), out_dir=f'{base}/pretrain/{run_dir.name}'))
+    return dest
+
+# %% ../nbs/06b_medmnist.ipynb #b03e054f
+def install_medmnist_reference(params:dict, # pretrain_params of one recipe run
+                               md5s:dict,   # file name -> MD5 of the recipe's files (files_md5)
+                               size:int,    # the recipe's image side
+                               root=None,   # None: data/reference at the project root
+                              )->dict:      # the run's summary
+    "Fill one recipe run from its reference once the recipe's files are exactly those it records, by name and MD5."
+    src = medmnist_reference_dir(params['preset'], size, params['variant'], root, params['seed']); recover_reference(src)
+    if not src.is_dir(): raise ReferenceError(f"there is no reference run {src} for the {params['variant']} run (seed {params['seed']}) of the "
+                                              f"{params['preset']!r} preset at {size} px; run with use_reference=False to train it")
+    verify_reference(src)
+    check_files_md5(json.loads((src / 'config.json').read_text()).get('data_files', {}), md5s, src)
+    return install_reference(params['preset'], params['variant'], params['out_dir'], expected=run_config(**params), src=src, ignore=('data',))
+
+# %% ../nbs/06b_medmnist.ipynb #11c205e6
+def install_medmnist_references(steps:list,  # the recipe's pretraining steps: {'name', 'params'}
+                                files:dict,  # flag -> file, as find_medmnist gives
+                                size:int,    # the recipe's image side
+                                root=None,   # None: data/reference at the project root
+                                force:bool=False, # reinstall the finished runs too
+                               )->dict:      # step name -> seconds, for each run filled
+    "Fill the unfinished runs from their references: seed 0 always, another seed where it has one; the files checked by MD5."
+    has_ref = lambda p: p['seed'] == 0 or medmnist_reference_dir(p['preset'], size, p['variant'], root, p['seed']).is_dir()
+    todo = [s for s in steps if (force or pretrain_state(s['params']) != 'done') and has_ref(s['params'])]
+    md5s, filled = files_md5(files) if todo else {}, {}
+    for s in todo:
+        t0 = time.time(); install_medmnist_reference(s['params'], md5s, size, root); filled[s['name']] = time.time() - t0
+    return filled

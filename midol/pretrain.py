@@ -733,19 +733,22 @@ def atomic_copy(src, dst): # files
 
 def save_reference(run_dir,  # a finished pretraining run: config.json, history.csv, summary.json, encoder.safetensors
                    dest,     # the reference folder to write, e.g. reference_dir('cpu', 'midol')
-                   checkpoint:bool=False)->dict: # also keep checkpoint.pt (a few MB for `cpu`): the run can then resume
-    "Copy a finished run of a preset's own settings into a reference folder and write its SHA256SUMS; return the checksums."
+                   checkpoint:bool=False,   # also keep checkpoint.pt (a few MB for `cpu`): the run can then resume
+                   expected:dict|None=None, # the settings the run must have; None: the preset's own, at the run's seed
+                   record:dict|None=None)->dict: # settings the reference's config.json records in place of the run's
+    "Copy a finished run of the expected settings into a reference folder and write its SHA256SUMS; return the checksums."
     run_dir, dest = Path(run_dir), Path(dest)
     names = REFERENCE_FILES + (CHECKPOINT_FILES if checkpoint else ())
     missing = [n for n in names if not (run_dir / n).is_file()]
     if missing: raise FileNotFoundError(f"{run_dir} is not a finished run (missing {missing}); finish it with nbs/03_pretrain.ipynb first")
     cfg = json.loads((run_dir / 'config.json').read_text())
-    diff = config_diff(run_config(cfg['preset'], cfg['variant'], seed=cfg['seed']), cfg)
-    if diff: raise ValueError(f"{run_dir} was trained with settings other than the {cfg['preset']!r} preset's ({', '.join(diff)}); "
+    diff = config_diff(expected or run_config(cfg['preset'], cfg['variant'], seed=cfg['seed']), cfg)
+    wanted = 'those expected' if expected else f"the {cfg['preset']!r} preset's"
+    if diff: raise ValueError(f"{run_dir} was trained with settings other than {wanted} ({', '.join(diff)}); "
                               "a reference holds a run of the preset itself (any seed)")
     recover_reference(dest); staged = _staged(dest)[0]; staged.mkdir(parents=True)
     for n in names: shutil.copyfile(run_dir / n, staged / n)
-    (staged / 'config.json').write_text(json.dumps(dict(cfg, out_dir=f'runs/pretrain/{dest.name}'), indent=1))
+    (staged / 'config.json').write_text(json.dumps({**cfg, 'out_dir': f'runs/pretrain/{dest.name}', **(record or {})}, indent=1))
     write_checksums(staged, names)
     _swap_in(staged, dest)
     return verify_reference(dest)
@@ -760,19 +763,23 @@ def _check_installable(out:Path):
 
 def install_reference(preset:str, variant:str, out_dir, # the run folder to fill
                       root=None,                          # None: data/reference at the project root
-                      expected:dict|None=None)->dict:     # the run's resolved settings (run_config); None: the preset's, seed 0
+                      expected:dict|None=None,            # the run's resolved settings (run_config); None: the preset's, seed 0
+                      src=None,                           # the reference folder; None: reference_dir(preset, variant, root, seed)
+                      ignore=())->dict:                   # settings matched by other means: not compared, installed as expected
     "Verify the reference run of (preset, variant, the expected seed) and copy it into `out_dir` as a finished run; return its summary."
-    src, out = reference_dir(preset, variant, root, expected['seed'] if expected else 0), Path(out_dir)
+    out = Path(out_dir); expected = expected or run_config(preset, variant, str(out))
+    src = Path(src or reference_dir(preset, variant, root, expected['seed']))
     listed = verify_reference(src)
     ref_cfg = json.loads((src / 'config.json').read_text())
-    diff = config_diff(expected or run_config(preset, variant, str(out)), ref_cfg)
+    diff = [k for k in config_diff(expected, ref_cfg) if k not in ignore]
     if diff: raise ReferenceError(f"the reference {src} was made with other settings ({', '.join(diff)}); run with "
                                   "use_reference=False to train these settings, or rebuild it with tools/make_reference.py")
     with RunLock(out):
         _check_installable(out)
         for name in listed:                      # config.json last: until it is there, the folder is not a finished run
             if name != 'config.json': atomic_copy(src / name, out / name)
-        atomic_write(out / 'config.json', json.dumps(dict(ref_cfg, out_dir=str(out), reference=str(src.resolve())), indent=1))
+        installed = {**ref_cfg, **{k: expected[k] for k in ignore}, 'out_dir': str(out), 'reference': str(src.resolve())}
+        atomic_write(out / 'config.json', json.dumps(installed, indent=1))
     return json.loads((out / 'summary.json').read_text())
 
 # %% ../nbs/03_pretrain.ipynb #409602ac

@@ -1,7 +1,9 @@
 """The MedMNIST recipe through papermill, as a user runs it: the errors for a folder it cannot use (one modality, a file
 that is not MedMNIST), and the whole recipe (pretraining of the four variants, evaluation, Table 3 analogue beside
 MedMNIST v2's baselines, the claims, Fig. 3a and Fig. 5) on small MedMNIST-layout files of two and of three
-modalities, then a rerun that skips every step. The unit checks live in nbs/06b_medmnist.ipynb."""
+modalities, then a rerun that skips every step; and the reference runs (`use_reference`): made from a recipe by
+tools/make_reference.py, installed by a second recipe instead of pretraining, refused for files of another MD5. The
+unit checks live in nbs/06b_medmnist.ipynb."""
 import json, os, re, subprocess, sys
 from pathlib import Path
 import numpy as np, pandas as pd, pytest
@@ -101,3 +103,57 @@ def test_recipe_on_three_modalities_with_more_experts(tmp_path):
     assert 'ResNet-18 (28) [MedMNIST v2]' in text and 'auto-sklearn [MedMNIST v2]' in text   # the published rows beside ours
     assert 'ZhangCXR' in (tmp_path / 'figures' / 'tables' / 'table3_paper.md').read_text()   # the paper's rows for pneumoniamnist
     for name in ('retinamnist.npz', 'pneumoniamnist.npz', 'breastmnist.npz', 'breast ultrasound'): assert name in readme, name
+
+
+def _make_references(runs, root):
+    "Run tools/make_reference.py medmnist on a recipe's pretrain folder in a fresh process."
+    r = subprocess.run([sys.executable, 'tools/make_reference.py', 'medmnist', '--runs', str(runs), '--root', str(root)],
+                       cwd=ROOT, env=ENV, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return sorted(p.name for p in Path(root).iterdir())
+
+
+def test_use_reference_refuses_files_of_another_md5(tmp_path):
+    "References made from (untrained) recipe runs are refused, before any pretraining, when a file's MD5 differs."
+    from midol.medmnist import file_md5, link_files, pretrain_params, recipe_layout, save_medmnist_reference
+    from midol.pretrain import finish_run, run_config, start_run
+    files = write_medmnist(tmp_path / 'mnist', flags=TWO, n=(24, 4, 4))
+    first = recipe_layout('tiny', 28, tmp_path / 'first'); link_files({f.name: f for f in files.values()}, first['files'])
+    for v, out in first['variants'].items():
+        run = start_run(run_config(**pretrain_params('tiny', v, f"medmnist:{first['files']}", out, num_experts=2)))
+        run.history.log(dict(step=1, epoch=0, loss=1.)); finish_run(run, wall=1., n_images=0)
+        save_medmnist_reference(out, 28, tmp_path / 'ref')
+    old = file_md5(files['organamnist'])
+    new = write_medmnist(tmp_path / 'mnist', flags=TWO, n=(24, 4, 4), seed=1)['organamnist']   # same names, other bytes
+    r = _recipe(tmp_path, tmp_path / 'mnist', '-p', 'use_reference', 'True', '-p', 'reference_root', str(tmp_path / 'ref'))
+    assert r.returncode != 0
+    for part in (f'organamnist.npz has MD5 {file_md5(new)} here, {old} in the reference', 'use_reference=False'):
+        assert part in r.stderr + r.stdout, part
+    assert not list((tmp_path / 'runs').rglob('03_pretrain-*.ipynb'))                       # nothing was trained
+
+
+@pytest.mark.slow
+def test_recipe_takes_references_instead_of_pretraining(tmp_path):
+    "References made from a first tiny recipe fill a second recipe in a fresh runs_dir: no pretraining, same encoders, finished runs."
+    write_medmnist(tmp_path / 'mnist', flags=TWO, n=(24, 8, 8)); (tmp_path / 'a').mkdir(); (tmp_path / 'b').mkdir()
+    fast = ('-p', 'pretrain_seeds', '1', '-p', 'protocols', 'knn', '-p', 'reference_rows', 'False')
+    r = _recipe(tmp_path / 'a', tmp_path / 'mnist', *fast)
+    assert r.returncode == 0, r.stderr[-4000:]
+    first = tmp_path / 'a' / 'runs' / 'medmnist' / 'tiny-28px'
+    assert len(_make_references(first / 'pretrain', tmp_path / 'ref')) == 4
+    use = ('-p', 'use_reference', 'True', '-p', 'reference_root', str(tmp_path / 'ref'))
+    r = _recipe(tmp_path / 'b', tmp_path / 'mnist', *fast, *use)
+    assert r.returncode == 0, r.stderr[-4000:]
+    second, runs = tmp_path / 'b' / 'runs' / 'medmnist' / 'tiny-28px', ['dino', 'moe', 'moe_route', 'midol']
+    steps = _steps(tmp_path / 'b')
+    assert [steps[f'pretrain-{v}'] for v in runs] == ['installed'] * 4 and steps['evaluate'] == 'ran', steps
+    assert not list(second.rglob('03_pretrain-*.ipynb'))                                          # nothing was trained
+    for v in runs: assert (second / 'pretrain' / v / 'encoder.safetensors').read_bytes() == (first / 'pretrain' / v / 'encoder.safetensors').read_bytes()
+    for v in runs: assert json.loads((second / 'pretrain' / v / 'config.json').read_text())['data'] == f"medmnist:{second / 'files'}"
+    assert set(pd.read_csv(second / 'evaluate' / 'results.csv').encoder) == set(runs)
+    for name in ('fig3a_routing.png', 'fig5_tsne.png', 'tables/table3_knn.md'): assert (tmp_path / 'b' / 'figures' / name).stat().st_size > 0
+    assert '| pretrain-midol | installed |' in (tmp_path / 'b' / 'figures' / 'README.md').read_text()
+    from midol.medmnist import pretrain_params
+    from midol.reproduce import pretrain_state
+    for v in runs:                                                                             # a rerun would skip them
+        assert pretrain_state(pretrain_params('tiny', v, f"medmnist:{second / 'files'}", second / 'pretrain' / v, num_experts=2)) == 'done'
