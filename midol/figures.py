@@ -276,7 +276,7 @@ def plot_class_embedding(embs:dict, # variant -> {modality name: [n, 2]}
             ax, e, y = axs[i, j], embs[v][mod], labels[mod]
             for c, cname in enumerate(CLASSES[mod]): ax.scatter(e[y == c, 0], e[y == c, 1], s=2, color=pal[c], rasterized=True, label=cname)
             ax.set_xticks([]); ax.set_yticks([])
-            if i == 0: ax.set_title(f'{mod}\n' + ' / '.join(CLASSES[mod]), fontsize=6)
+            if i == 0: ax.set_title(f'{mod}\n' + '\n'.join(CLASSES[mod]), fontsize=6)   # one class name a line: long names do not overlap
             if j == 0: ax.set_ylabel(VARIANT_LABELS.get(v, v), fontsize=7)
     fig.suptitle('colour: class 1 red, class 2 blue, class 3 green (names above each column)', fontsize=7)
     return fig
@@ -445,6 +445,7 @@ def plot_claims(table:pd.DataFrame)->Figure: # claims_table's table; index: 'var
             ax.text(k, 0 if np.isnan(m) else m + (0 if np.isnan(s) else s), 'n/a' if np.isnan(m) else f'{m:.2f}' + (f'±{s:.2f}' if n[v] > 1 else ''),
                     ha='center', va='bottom', fontsize=6)
         ax.set_xticks(range(len(variants)), variants, rotation=30, fontsize=7); ax.set_title(title, fontsize=8)
+        ax.margins(y=.15)                                                     # room for the labels above the error bars
     return fig
 
 # %% ../nbs/05_figures.ipynb #68f6e4fd
