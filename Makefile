@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.midol-installed
 PRESET ?= cpu
 JOBS ?= 1
 
-.PHONY: install demo test test-slow reproduce lab docs clean-runs
+.PHONY: install demo test test-slow reproduce lab docs clean-runs outputs
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,10 +21,12 @@ demo: install      ## the main job: pretrain on the embedded default (SynthMed-5
 	@mkdir -p runs
 	$(BIN)/papermill -k python3 --cwd nbs nbs/03_pretrain.ipynb runs/03_pretrain.ipynb
 
-test: install      ## notebooks clean, library in sync, notebook tests, pytest
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+test: install      ## notebooks clean, library in sync, driver notebooks' tests (nbdev-test), pytest, and the other notebooks re-run against their stored outputs (nbval)
 	@$(BIN)/python tools/check_sync.py
-	$(BIN)/nbdev-test --n-workers 2
-	$(BIN)/python -m pytest -q
+	$(BIN)/nbdev-test --n-workers 2 --file-re '$(shell $(BIN)/python tools/make_outputs.py --drivers-re)'
+	$(BIN)/python -m pytest -q tests nbs $(NBVAL)
 
 test-slow: install ## the slow notebook cells and slow pytest tests
 	$(BIN)/nbdev-test --n-workers 1 --flags slow
@@ -52,3 +54,7 @@ medmnist: install  ## the real-data recipe on every MedMNIST 2-D file of a folde
 .PHONY: student
 student: install   ## the students' copy in student/ (git ignores it): no solutions/, no answers in the checkers' notebook, its HTML pages in student/docs
 	$(BIN)/python tools/make_student.py student --docs
+
+outputs: install   ## execute every notebook and store its outputs in nbs/ (drivers on the committed runs): make outputs MEDMNIST=<folder> [NBS="02b_routing 05_figures"]
+	@test -f runs/pretrain/cpu-midol/checkpoint.pt || $(MAKE) demo
+	$(BIN)/python tools/make_outputs.py $(NBS) $(if $(MEDMNIST),--medmnist $(abspath $(MEDMNIST)))
