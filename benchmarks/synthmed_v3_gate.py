@@ -17,9 +17,9 @@ Then a modality check: logistic regression on the random-conv features tells the
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/synthmed_v3_gate.py NAME [--version 3] [--design FILE]
         [--rows supervised,pixels,histogram,random init,random conv] [--modalities xray,oct] [--seeds 0,1] [--readout 2] [--no-log]
 
---design FILE: a Python file run inside `midol.data` before the data is rendered; it may redefine renderers of
+--design FILE: a Python file run inside `midol.synthmed` before the data is rendered; it may redefine renderers of
                version 3 (`RENDERERS_V3[name] = ...`). This is how the designs of the search were tried before the
-               chosen one went into nbs/01_data.ipynb; the files are kept in benchmarks/synthmed_v3_designs/.
+               chosen one went into the generator (then nbs/01_data.ipynb, now nbs/01a_synthmed.ipynb); the files are kept in benchmarks/synthmed_v3_designs/.
 Writes /tmp/gate/NAME/gate.json, benchmarks/synthmed_v3_gate/NAME.csv, and appends a row to the "Third search" table of figures/cpu/tables/tuning_log.md.
 """
 import argparse, json, os, time
@@ -30,8 +30,8 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-import midol.data as md
-from midol.data import MODALITIES
+import midol.synthmed as md
+from midol.synthmed import MODALITIES
 from midol.encoders import extract_features
 from midol.finetune import updated
 from midol.floors import PixelEncoder, RandomEncoder, SupervisedEncoder, SYNTHMED_RECIPE, HistogramEncoder, RandomConvEncoder
@@ -118,7 +118,7 @@ def append_row(row:str):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('name'); p.add_argument('--version', type=int, default=md.SYNTHMED_VERSION)
-    p.add_argument('--design', default='', help='a Python file run inside midol.data first (see above)')
+    p.add_argument('--design', default='', help='a Python file run inside midol.synthmed first (see above)')
     p.add_argument('--rows', default=','.join(ROWS)); p.add_argument('--modalities', default=','.join(MODALITIES))
     p.add_argument('--size', type=int, default=32); p.add_argument('--seed', type=int, default=100)
     p.add_argument('--threads', type=int, default=1); p.add_argument('--no-log', action='store_true')

@@ -7,7 +7,7 @@ downstream tasks (seed 0), and appends one row to figures/cpu/tables/tuning_log.
     .venv/bin/python benchmarks/tune_cpu.py NAME [--overrides JSON] [--augment JSON] [--model JSON] [--variant dino]
 
 --overrides: pretraining settings (keys of `midol.pretrain.PRESETS['cpu']`, e.g. '{"epochs": 3, "local_scale": [0.2, 0.5]}')
---augment:   fields of `midol.data.Augmentation` (e.g. '{"p_jitter": 0, "p_gray": 0}'); applied to the pretraining views only
+--augment:   fields of `midol.views.Augmentation` (e.g. '{"p_jitter": 0, "p_gray": 0}'); applied to the pretraining views only
 --model:     fields of `midol.model.ModelConfig` (e.g. '{"head_hidden": 512}'); applied to the pretraining model only
 Pretraining never sees a label. The floors are evaluated once per (architecture, image size) and reused.
 """
@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 import midol.pretrain as mp
-from midol.data import Augmentation, MultiCrop, MODALITIES
+from midol.synthmed import MODALITIES
+from midol.views import Augmentation, MultiCrop
 from midol.encoders import load_encoder
 from midol.floors import PixelEncoder, RandomEncoder
 from midol.evaluate import DOWNSTREAM_SIZES, run_protocols, synthmed_tasks

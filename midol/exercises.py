@@ -12,7 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from .information import (entropy, cond_entropy, mutual_info, cond_mutual_info, interaction_info, regroup,
                                random_joint, infonce)
-from .data import solarize, adjust_contrast, grayscale
+from .views import solarize, adjust_contrast, grayscale
 from .routing import sinkhorn_knopp, l_route
 from .dino import DINOLoss
 from .model import MIDoL

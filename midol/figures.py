@@ -14,7 +14,8 @@ from safetensors.torch import save_file
 from sklearn.manifold import TSNE
 from sklearn.metrics import silhouette_score
 from pytorch_grad_cam import GradCAM
-from .data import MODALITIES, CLASSES, SynthMed5, project_root, preprocess
+from .synthmed import MODALITIES, CLASSES
+from .data import SynthMed5, project_root, preprocess
 from .metrics import routing_matrix, routing_nmi
 from .pretrain import PRESETS, build_model, load_checkpoint, teacher_outputs, run_name, atomic_write
 from .encoders import load_encoder, extract_features, read_state_dict

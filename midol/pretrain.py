@@ -11,8 +11,9 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 from safetensors.torch import save as safetensors_bytes
 from fastcore.script import call_parse, bool_arg
-from .data import (MultiCrop, SynthMed5, PretrainData, MULTICROP_PRESETS, Augmentation, project_root, preprocess,
-                        IMAGENET_MEAN, IMAGENET_STD, SYNTHMED_VERSION)
+from .synthmed import SYNTHMED_VERSION
+from .data import SynthMed5, PretrainData, project_root, preprocess, IMAGENET_MEAN, IMAGENET_STD
+from .views import MultiCrop, MULTICROP_PRESETS, Augmentation
 from .loaders import open_pretrain_source
 from .model import MIDoL, model_config, backbone_spec, VARIANTS, FIDELITIES
 from .metrics import knn_scores, routing_matrix, routing_nmi

@@ -16,7 +16,8 @@ from safetensors.torch import load_file
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from torch.utils.data import DataLoader, Dataset, TensorDataset
-from .data import preprocess, SynthMed5, MODALITIES, CLASSES, SPLITS, IMAGENET_MEAN, IMAGENET_STD
+from .synthmed import MODALITIES, CLASSES, SPLITS
+from .data import preprocess, SynthMed5, IMAGENET_MEAN, IMAGENET_STD
 from .registry import DownstreamDataset, find_dataset
 from .metrics import (accuracy, multiclass_auc, multilabel_auc, confusion, dice_counts, dice_from_counts,
                            soft_dice_loss, knn_scores)

@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import pandas as pd, torch
 import papermill
-from .data import MODALITIES, project_root
+from .synthmed import MODALITIES
+from .data import project_root
 from .pretrain import (PRESETS, run_config, pretrain, check_resumable, config_diff, install_reference, reference_dir, parse_overrides,
                             atomic_write, crash_point)
 from .encoders import load_encoder

@@ -8,7 +8,7 @@ import json, math
 from pathlib import Path
 import numpy as np, pandas as pd
 from scipy import stats
-from .data import MODALITIES
+from .synthmed import MODALITIES
 from .registry import find_dataset
 from .floors import FLOOR_ROWS, FILTER_ROWS, CEILING_ROWS
 from .evaluate import RESULT_COLUMNS

@@ -8,11 +8,11 @@ import re, warnings
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from PIL import Image
-from .data import SPLITS
-from .loaders import (MEDMNIST_CLASSES, MEDMNIST_MODALITY, CHEXPERT_COMPETITION, UnreadableImage, medmnist_files,
-                           load_medmnist, read_image, fit_image, to_uint8_tensor, is_image_file, natural_sorted,
-                           image_folder_split, nih_chestxray14_table, chexpert_table, ham10000_table, isic_table,
-                           siim_table, mask_folder_table, read_mask, rle_decode, grouped_split, drop_missing)
+from .synthmed import SPLITS
+from .loaders import (MEDMNIST_CLASSES, MEDMNIST_MODALITY, UnreadableImage, medmnist_files, load_medmnist, read_image,
+                           fit_image, to_uint8_tensor, is_image_file, natural_sorted, drop_missing)
+from .downstream import (CHEXPERT_COMPETITION, image_folder_split, nih_chestxray14_table, chexpert_table, ham10000_table,
+                              isic_table, siim_table, mask_folder_table, read_mask, rle_decode, grouped_split)
 from .registry import DownstreamDataset, find_dataset
 from .finetune import recipe_for
 

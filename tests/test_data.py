@@ -1,10 +1,11 @@
-"""Properties of midol.data checked over many random inputs (hypothesis). The unit checks live in nbs/01_data.ipynb."""
+"""Properties of midol.synthmed (the generator) and midol.data (the dataset) checked over many random inputs
+(hypothesis). The unit checks live in nbs/01a_synthmed.ipynb and nbs/01b_data.ipynb; the views' are in tests/test_views.py."""
 import numpy as np
 import torch
 from hypothesis import given, settings, strategies as st
 
-from midol.data import (CLASSES, CLASSES_BY_VERSION, MODALITIES, SYNTHMED_VERSIONS, MultiCrop, PretrainData, SynthMed5, adjust_hue, check_pretrain_data,
-                        gaussian_blur, make_synthmed, render_synthmed)
+from midol.synthmed import CLASSES, CLASSES_BY_VERSION, MODALITIES, SYNTHMED_VERSIONS, make_synthmed, render_synthmed
+from midol.data import PretrainData, SynthMed5, check_pretrain_data
 
 
 @given(st.sampled_from(MODALITIES), st.lists(st.integers(0, 5000), min_size=1, max_size=6), st.integers(1, 4),
@@ -34,26 +35,6 @@ def test_make_synthmed_counts_and_balanced_classes(counts, seed):
     np.testing.assert_array_equal(np.bincount(mods, minlength=5), counts)
     for m, c in enumerate(counts):                                          # class = index mod 3 within a modality
         np.testing.assert_array_equal(np.bincount(labels[mods == m], minlength=3), [len(range(k, c, 3)) for k in range(3)])
-
-
-@given(st.integers(1, 3), st.integers(0, 3), st.integers(8, 24), st.integers(4, 16), st.integers(8, 40), st.integers(0, 99))
-@settings(max_examples=15, deadline=None)
-def test_multicrop_shapes_and_seeded_views(n_global, n_local, global_size, local_size, side, seed):
-    mc = MultiCrop(n_global, n_local, global_size, local_size)
-    x = torch.randint(0, 256, (3, 3, side, side), dtype=torch.uint8)
-    a = mc(x, generator=torch.Generator().manual_seed(seed))
-    b = mc(x, generator=torch.Generator().manual_seed(seed))
-    assert [tuple(v.shape) for v in a] == [(3, 3, global_size, global_size)] * n_global + [(3, 3, local_size, local_size)] * n_local
-    assert all(torch.equal(u, v) and torch.isfinite(u).all() for u, v in zip(a, b))
-
-
-@given(st.lists(st.floats(0.01, 4.), min_size=1, max_size=4), st.integers(0, 99))
-@settings(max_examples=20, deadline=None)
-def test_blur_keeps_the_mean_and_hue_turns_back(sigmas, seed):
-    x = torch.rand(len(sigmas), 3, 16, 16, generator=torch.Generator().manual_seed(seed))
-    torch.testing.assert_close(gaussian_blur(x, torch.tensor(sigmas)).mean((1, 2, 3)), x.mean((1, 2, 3)), atol=0.02, rtol=0)
-    f = torch.rand(len(sigmas), generator=torch.Generator().manual_seed(seed)) - 0.5
-    torch.testing.assert_close(adjust_hue(adjust_hue(x, f), -f), x, atol=1e-4, rtol=0)
 
 
 @given(st.lists(st.integers(0, 9), max_size=12))

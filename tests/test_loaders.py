@@ -1,5 +1,5 @@
-"""Properties of midol.loaders checked over many random inputs (hypothesis), on files the tests write with
-midol.testing. The unit checks live in nbs/01b_loaders.ipynb."""
+"""Properties of midol.loaders and midol.downstream checked over many random inputs (hypothesis), on files the tests
+write with midol.testing. The unit checks live in nbs/01d_loaders.ipynb and nbs/01e_downstream.ipynb."""
 import warnings
 
 import numpy as np, pandas as pd, pytest, torch
@@ -7,6 +7,7 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
+import midol.downstream as D
 import midol.loaders as L
 from midol.data import PretrainData, check_pretrain_data
 from midol.testing import write_image_folder, write_manifest, write_medmnist
@@ -18,7 +19,7 @@ def test_grouped_split_never_shares_a_group(n_groups, per, seed):
     rng = np.random.default_rng(seed)
     df = pd.DataFrame({'g': rng.integers(0, n_groups, n_groups * per)})
     if df.g.nunique() < 3: return
-    out = L.grouped_split(df, 'g', (0.6, 0.2, 0.2), seed)
+    out = D.grouped_split(df, 'g', (0.6, 0.2, 0.2), seed)
     assert out.groupby('g').split.nunique().max() == 1
     assert set(out.split) <= {'train', 'val', 'test'} and (out.split == 'train').any()
 
@@ -26,9 +27,9 @@ def test_grouped_split_never_shares_a_group(n_groups, per, seed):
 @given(arrays(np.uint8, st.tuples(st.integers(1, 9), st.integers(1, 9)), elements=st.integers(0, 1)))
 @settings(max_examples=100, deadline=None)
 def test_rle_round_trip(m):
-    assert np.array_equal(L.rle_decode(L.rle_encode(m), m.shape), m)
-    assert np.array_equal(L.rle_decode(L.rle_encode(m, True), m.shape, True), m)
-    assert L.rle_to_absolute(L.rle_encode(m, True)) == L.rle_encode(m)
+    assert np.array_equal(D.rle_decode(D.rle_encode(m), m.shape), m)
+    assert np.array_equal(D.rle_decode(D.rle_encode(m, True), m.shape, True), m)
+    assert D.rle_to_absolute(D.rle_encode(m, True)) == D.rle_encode(m)
 
 
 @given(arrays(np.float64, st.integers(2, 20), elements=st.floats(-1e6, 1e6)))

@@ -5,7 +5,7 @@ read as a finished run. The unit checks live in nbs/03_pretrain.ipynb."""
 import json, os, shutil, subprocess, sys
 from pathlib import Path
 import pandas as pd, pytest, torch
-from midol.data import MODALITIES
+from midol.synthmed import MODALITIES
 from midol.figures import (plot_knn, plot_losses, plot_routing, plot_usage, read_run, routing_by_modality, run_features,
                            run_images, run_layout)
 from midol.model import VARIANTS

@@ -1,5 +1,5 @@
 """What the registry notebook cannot check: printing outside a notebook, and lookups under any spelling (hypothesis).
-The unit checks against the paper's Tables 1 and 4 live in nbs/01c_registry.ipynb."""
+The unit checks against the paper's Tables 1 and 4 live in nbs/01f_registry.ipynb."""
 from hypothesis import given, settings, strategies as st
 
 from midol.registry import DOWNSTREAM, find_dataset, show_registry
