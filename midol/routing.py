@@ -4,18 +4,20 @@
 
 # %% ../nbs/02b_routing.ipynb #6578554e
 from __future__ import annotations
-import math
+import functools, itertools, math
 from dataclasses import dataclass
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torch.distributed as dist
+from .information import entropy, mutual_info
 from .dist import dist_on, all_reduce_, gather_cat, rank_offset
 
 # %% auto #0
 __all__ = ['sinkhorn_knopp', 'sinkhorn_released', 'Gate', 'BatchedExperts', 'MoEOutput', 'MoEProjector', 'every_expert',
-           'expert_share', 'tutel_moe', 'l_route', 'l_cst', 'l_cst_views', 'expert_mass_deviation',
-           'sinkhorn_converged']
+           'expert_share', 'tutel_moe', 'l_route', 'l_cst', 'l_cst_views', 'expert_mass_deviation', 'ExpertPrior',
+           'sinkhorn_converged', 'best_coupling', 'max_routing_nmi', 'cap_by_imbalance', 'prior_update', 'prior_floor']
 
 # %% ../nbs/02b_routing.ipynb #9c3b9354
 def _lse_over_samples(log_q:torch.Tensor, gather:bool)->torch.Tensor:  # log_q [B, N] -> [N]
@@ -277,28 +279,113 @@ def expert_mass_deviation(a_t:torch.Tensor, # [B, N] routing probabilities whose
     share = F.one_hot(a_t.argmax(1), n).float().mean(0) if hard else a_t.float().mean(0)  # [N]
     return share - 1 / n
 
+# %% ../nbs/02b_routing.ipynb #24ca004b
+@dataclass
+class ExpertPrior:
+    "The teacher's target expert masses for Sinkhorn: `mass` (None: 1/N each), held exactly or KL-relaxed with strength `relax`."
+    mass: torch.Tensor | None = None   # [N] target share of each expert, summing to 1; None: uniform
+    relax: float = math.inf            # λ of the penalty λ·KL(expert masses ‖ mass), in score units; inf: held exactly
+
 # %% ../nbs/02b_routing.ipynb #c4a062dd
 def sinkhorn_converged(scores:torch.Tensor, # [B, N] routing scores (router logits / 0.04)
                        eps:float=0.05,      # entropic regularisation ε of the returned plan
-                       tol:float=1e-2,      # stop once every expert's mean mass is within tol of 1/N
+                       tol:float=1e-2,      # stop once every expert's mass is within tol of its target (relaxed: moves < tol/10)
                        max_iters:int=5000,  # at most this many iterations (one = columns then rows)
                        start_eps:float=25., # ε-scaling starts here (25 on logits / 0.04: temperature 1 on the logits)
                        steps_per_eps:int=10, # iterations per ε on the way down, and between two checks at ε
                        gather:bool=True,    # all-reduce the expert marginals across ranks when distributed
-                      )->torch.Tensor:      # [B, N] a_T, rows sum to 1, expert means within tol of 1/N
-    "Log-domain Sinkhorn–Knopp with ε-scaling, iterated until the expert marginals reach 1/N within `tol`."
-    s = scores.float()  # [B, N]
-    n = s.shape[1]
+                       prior:ExpertPrior|None=None, # target expert masses (default 1/N, held exactly)
+                      )->torch.Tensor:      # [B, N] a_T, rows sum to 1, expert means within tol of the target
+    "Log-domain Sinkhorn–Knopp with ε-scaling, iterated until the expert marginals reach their target within `tol`."
+    s = scores.to(torch.promote_types(scores.dtype, torch.float32))  # [B, N] fp32 (fp64 kept)
+    n, prior = s.shape[1], prior or ExpertPrior()
+    log_m = -math.log(n) if prior.mass is None else prior.mass.to(s).log()  # [N] (or a number) target log-masses
+    relaxed = math.isfinite(prior.relax)
     log_b = all_reduce_(torch.tensor(float(s.shape[0]), device=s.device), gather=gather).log()  # global B
-    col, row = s.new_zeros(n), s.new_zeros(s.shape[0])  # potentials in score units: log Q = (s + col + row) / e
-    e, done = max(start_eps, eps), 0
+    col, row = s.new_zeros(n), s.new_zeros(s.shape[0])  # potentials in score units: log Q = (k + col + row) / e
+    e, done, last = max(start_eps, eps), 0, None
     while True:
+        k = s + e * log_m if relaxed else s  # [B, N] relaxed: the kernel against the reference a⊗m
+        f = prior.relax / (prior.relax + e) if relaxed else 1.  # λ / (λ + ε): 1 holds the masses exactly
         for _ in range(steps_per_eps):
-            col = -e * (_lse_over_samples((s + row[:, None]) / e, gather) + math.log(n))  # [N] expert masses → 1/N
-            row = -e * (((s + col) / e).logsumexp(1) + log_b)                              # [B] sample masses → 1/B
+            col = -f * e * (_lse_over_samples((k + row[:, None]) / e, gather) - log_m)  # [N] expert masses → m
+            row = -e * (((k + col) / e).logsumexp(1) + log_b)                          # [B] sample masses → 1/B
         done += steps_per_eps
         if e > eps: e = max(eps, e / 2); continue
-        log_q = (s + col + row[:, None]) / e  # [B, N]
+        log_q = (k + col + row[:, None]) / e  # [B, N]
         mass = _lse_over_samples(log_q, gather).exp()  # [N]
-        if (mass - 1 / n).abs().max() <= tol or done >= max_iters: break
+        if relaxed: gap, last = (math.inf if last is None else 10 * (mass - last).abs().max()), mass  # the masses settle
+        else: gap = (mass - (1 / n if prior.mass is None else prior.mass.to(s))).abs().max()       # the masses reach m
+        if gap <= tol or done >= max_iters: break
     return (log_q - log_q.logsumexp(1, keepdim=True)).exp()
+
+# %% ../nbs/02b_routing.ipynb #bb0671e2
+def _remaining(masses, # masses of the rows (or columns) not yet spent
+               tol:float=1e-12, # below this a mass counts as spent
+              )->tuple:       # sorted, rounded masses above tol: the memo key
+    "The multiset of the masses left, as a hashable key."
+    return tuple(sorted(round(float(m), 14) for m in masses if m > tol))
+
+@functools.lru_cache(maxsize=None)
+def _least_joint_entropy(r:tuple, c:tuple)->float:  # remaining row and column masses (`_remaining` keys)
+    "Least −Σ x log x over the vertices of the couplings of r and c."
+    if not r or not c: return 0.
+    return min(_peel_cost(r, c, i, j) for i, j in itertools.product(range(len(r)), range(len(c))))
+
+def _peel_cost(r, c, i:int, j:int)->float:  # r, c: remaining masses; (i, j) a cell with r[i], c[j] > 0
+    "Entropy of putting min(r_i, c_j) in cell (i, j), plus the least entropy of what is left."
+    x = min(r[i], c[j])
+    rest_r, rest_c = [m - x * (k == i) for k, m in enumerate(r)], [m - x * (k == j) for k, m in enumerate(c)]
+    return -x * math.log(x) + _least_joint_entropy(_remaining(rest_r), _remaining(rest_c))
+
+# %% ../nbs/02b_routing.ipynb #67d494af
+def best_coupling(shares,          # [M] modality shares (any positive scale)
+                  marginals=None,  # [N] expert masses (any positive scale); None: N = M equal experts
+                 )->np.ndarray:    # [M, N] the coupling of least joint entropy, summing to 1
+    "The vertex of the transportation polytope U(shares, marginals) with the least joint entropy (exact)."
+    r = np.asarray(shares, float)
+    c = np.ones(len(r)) if marginals is None else np.asarray(marginals, float)
+    if r.ndim != 1 or c.ndim != 1 or (r <= 0).any() or (c <= 0).any():
+        raise ValueError(f"shares and marginals must be 1-d and positive, got {r} and {c}")
+    r, c = list(r / r.sum()), list(c / c.sum())
+    p = np.zeros((len(r), len(c)))
+    while _remaining(r) and _remaining(c):
+        cells = [(i, j) for i in range(len(r)) for j in range(len(c)) if r[i] > 1e-12 and c[j] > 1e-12]
+        i, j = min(cells, key=lambda ij: _peel_cost(r, c, *ij))
+        x = min(r[i], c[j])
+        p[i, j], r[i], c[j] = p[i, j] + x, r[i] - x, c[j] - x
+    return p / p.sum()
+
+def max_routing_nmi(shares,          # [M] modality shares (any positive scale)
+                    marginals=None,  # [N] expert masses; None: M equal experts
+                   )->float:         # the highest NMI(M; E), arithmetic normalisation
+    "The highest routing NMI any routing reaches when the modalities have `shares` and the experts `marginals`."
+    p = best_coupling(shares, marginals)  # [M, N]
+    h = entropy(p.sum(1)) + entropy(p.sum(0))
+    return 1. if h == 0 else mutual_info(p) / (h / 2)
+
+# %% ../nbs/02b_routing.ipynb #9854580a
+def cap_by_imbalance(n_modalities:int, # M, and N = M equal experts
+                     ratios,           # largest share / smallest share, each >= 1
+                    )->np.ndarray:     # [len(ratios)] max_routing_nmi of geometrically spaced shares
+    "The routing-NMI cap for shares p_k ∝ ρ^(−k/(M−1)) on M equal experts, for each ratio ρ."
+    if n_modalities < 2 or min(ratios) < 1: raise ValueError(f"need n_modalities >= 2 and every ratio >= 1, got {n_modalities}, {list(ratios)}")
+    k = np.arange(n_modalities) / (n_modalities - 1)
+    return np.array([max_routing_nmi(float(rho) ** -k) for rho in ratios])
+
+# %% ../nbs/02b_routing.ipynb #e16507f0
+def prior_update(prior:torch.Tensor,  # [N] running expert shares, summing to 1
+                 logits:torch.Tensor, # [B, N] the teacher router's logits, before Sinkhorn
+                 momentum:float=0.99, # β: the weight of the past
+                 gather:bool=True,    # count the top-1 choices over all ranks when distributed
+                )->torch.Tensor:      # [N] β·prior + (1 − β)·this batch's top-1 shares
+    "Running average of the router's own top-1 expert shares (SoLar's marginal estimate)."
+    top1 = all_reduce_(torch.bincount(logits.argmax(1), minlength=len(prior)).to(prior), gather=gather)  # [N]
+    return momentum * prior + (1 - momentum) * top1 / top1.sum()
+
+def prior_floor(prior:torch.Tensor, # [N] running expert shares
+                floor:float=0.25,   # φ: every expert gets at least φ/N before renormalising
+               )->torch.Tensor:     # [N] target masses, summing to 1
+    "The running shares with each expert raised to at least φ/N, renormalised: no expert starves."
+    p = prior.clamp_min(floor / len(prior))
+    return p / p.sum()
