@@ -11,13 +11,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .routing import (MoEProjector, MoEOutput, sinkhorn_knopp, sinkhorn_converged, sinkhorn_released, expert_share,
-                           every_expert, l_route, l_cst, l_cst_views)
+                           every_expert, l_route, l_cst, l_cst_views, ExpertPrior, prior_update, prior_floor)
 from .dino import DINOHead, DINOLoss, prototype_layer
 
 # %% auto #0
-__all__ = ['SWIN_PAPER', 'SMALL_SWINS', 'ARCHS', 'VARIANTS', 'FIDELITIES', 'backbone_spec', 'create_backbone',
+__all__ = ['SWIN_PAPER', 'SMALL_SWINS', 'ARCHS', 'VARIANTS', 'FIDELITIES', 'ROUTING_PRIORS', 'backbone_spec', 'create_backbone',
            'multicrop_features', 'ModelConfig', 'model_config', 'check_config', 'MoEHead', 'Branch', 'teacher_routing',
-           'check_views', 'evaluating', 'MIDoL']
+           'expert_prior', 'check_views', 'evaluating', 'MIDoL']
 
 # %% ../nbs/02d_model.ipynb #8256d416
 SWIN_PAPER = 'swin_base_patch4_window7_224'   # timm's Swin-B, the paper's encoder
@@ -62,6 +62,8 @@ VARIANTS = ('dino', 'moe', 'moe_route', 'midol')   # Table 2's rows (1)–(4)
 FIDELITIES = ('paper', 'official')                  # the method as written / as the released code runs it
 
 # %% ../nbs/02d_model.ipynb #e07c624d
+ROUTING_PRIORS = ('uniform', 'ema', 'unbalanced')  # the teacher's target expert masses (02b_routing)
+
 @dataclass
 class ModelConfig:
     "Every model setting; JSON-serialisable through `dataclasses.asdict`."
@@ -99,6 +101,10 @@ class ModelConfig:
     sinkhorn_tol: float = 0.0         # > 0 (paper form): iterate until every expert's mass is within tol of 1/N
     sinkhorn_max_iters: int = 5000    # ... at most this many iterations (sinkhorn_converged)
     sinkhorn_local_total: bool = False # released form on several ranks: first normalisation by each rank's own total
+    routing_prior: str = 'uniform'    # the teacher's target expert masses: 'uniform' (paper) | 'ema' | 'unbalanced' (02b_routing)
+    prior_momentum: float = 0.99      # 'ema': momentum of the running average of the router's top-1 shares
+    prior_floor: float = 0.25         # 'ema': every expert's target mass is at least prior_floor / N
+    prior_lambda: float = 10.0        # 'unbalanced': strength λ of the KL pull of the expert masses toward 1/N (score units)
     route_clamp: float = 1e-12
     route_direction: str = 's_log_t'  # 's_log_t' (−Σ a_S log a_T) | 'ce' (−Σ a_T log a_S)
     tau_cst: float = 0.04
@@ -148,6 +154,11 @@ def check_config(cfg:ModelConfig): # settings to validate before building a mode
         raise ValueError(f"teacher_self_route must be 'a_t' or 'gate', got {cfg.teacher_self_route!r}")
     if cfg.dispatch == 'self' and cfg.top_k != 1 and ('l_cst' in cfg.losses or cfg.teacher_self_route == 'a_t'):
         raise ValueError("dispatch='self' with l_cst or teacher_self_route='a_t' needs one expert per view: set top_k=1")
+    if cfg.routing_prior not in ROUTING_PRIORS:
+        raise ValueError(f"routing_prior must be one of {ROUTING_PRIORS}, got {cfg.routing_prior!r}")
+    if cfg.routing_prior != 'uniform' and (cfg.sinkhorn_form != 'paper' or cfg.sinkhorn_tol <= 0):
+        raise ValueError(f"routing_prior={cfg.routing_prior!r} needs the converged paper-form Sinkhorn: set sinkhorn_form='paper' "
+                         "and sinkhorn_tol > 0 (the official mode keeps the released uniform Sinkhorn)")
 
 # %% ../nbs/02d_model.ipynb #2b607e6a
 class MoEHead(nn.Module):
@@ -178,6 +189,7 @@ class Branch(nn.Module):
 # %% ../nbs/02d_model.ipynb #470d8922
 def teacher_routing(logits:torch.Tensor, # [V_t*B, N] clean teacher router logits, view-major
                     cfg:ModelConfig,     # route_temp_teacher, sinkhorn_form/eps/iters, route_clamp, n_global
+                    prior:ExpertPrior|None=None, # target expert masses (converged paper form only); None: 1/N
                    )->torch.Tensor:      # [V_t, B, N] a_T
     "The teacher's Sinkhorn routing a_T, jointly over the global views (paper) or per view (released)."
     n = logits.shape[-1]
@@ -188,9 +200,17 @@ def teacher_routing(logits:torch.Tensor, # [V_t*B, N] clean teacher router logit
                                              cfg.gather_distributed, cfg.sinkhorn_local_total) for view in per_view])  # [V_t, B, N]
     elif cfg.sinkhorn_tol > 0:  # converged plan: fixes the dead expert of a sharp router (02b_routing)
         a_t = sinkhorn_converged(scores, cfg.sinkhorn_eps, cfg.sinkhorn_tol, cfg.sinkhorn_max_iters,
-                                 gather=cfg.gather_distributed)  # [V_t*B, N]
+                                 gather=cfg.gather_distributed, prior=prior)  # [V_t*B, N]
     else: a_t = sinkhorn_knopp(scores, cfg.sinkhorn_eps, cfg.sinkhorn_iters, cfg.gather_distributed)  # [V_t*B, N]
     return a_t.clamp_min(cfg.route_clamp).view(cfg.n_global, -1, n)
+
+def expert_prior(cfg:ModelConfig,                # routing_prior, prior_floor, prior_lambda
+                 running:torch.Tensor|None=None, # [N] running top-1 shares ('ema')
+                )->ExpertPrior|None:             # None: the paper's uniform masses
+    "The teacher's target masses for `cfg.routing_prior`: uniform, the floored running shares, or KL-relaxed 1/N."
+    if cfg.routing_prior == 'ema': return ExpertPrior(prior_floor(running, cfg.prior_floor))
+    if cfg.routing_prior == 'unbalanced': return ExpertPrior(None, relax=cfg.prior_lambda)
+    return None
 
 # %% ../nbs/02d_model.ipynb #26f73503
 def check_views(views:list,   # M tensors [B, 3, h, w], globals first
@@ -225,6 +245,7 @@ class MIDoL(nn.Module):
         self.dino_loss = None if 'l_dino' not in cfg.losses else DINOLoss(
             cfg.out_dim, cfg.n_global, cfg.student_temp, cfg.teacher_temp, cfg.warmup_teacher_temp,
             cfg.warmup_teacher_temp_epochs, cfg.center_momentum, cfg.gather_distributed)
+        if cfg.routing_prior == 'ema': self.register_buffer('route_prior', torch.full((cfg.num_experts,), 1 / cfg.num_experts))  # [N]
         self.train()
 
     def train(self, mode:bool=True):
@@ -272,7 +293,10 @@ class MIDoL(nn.Module):
         cfg = self.cfg
         a_t = expert = route = None
         if 'l_route' in cfg.losses or cfg.dispatch == 'teacher':  # Sinkhorn belongs to rows (3)-(4)
-            a_t = teacher_routing(self.teacher.head.moe.gates[0](h_t), cfg)  # [V_t, B, N]
+            logits = self.teacher.head.moe.gates[0](h_t)  # [V_t*B, N]
+            if cfg.routing_prior == 'ema' and self.training:  # the router's own top-1 shares, before Sinkhorn
+                self.route_prior.copy_(prior_update(self.route_prior, logits, cfg.prior_momentum, cfg.gather_distributed))
+            a_t = teacher_routing(logits, cfg, expert_prior(cfg, getattr(self, 'route_prior', None)))  # [V_t, B, N]
         if cfg.dispatch == 'teacher':
             expert = a_t.mean(0).argmax(-1)  # [B] teacher's hard routing of each image
             route = expert.repeat(cfg.n_global)  # [V_t*B]
@@ -293,6 +317,7 @@ class MIDoL(nn.Module):
         if 'l_dino' in cfg.losses: out['l_dino'] = self.dino_loss(student_out.y, teacher_out.y, epoch)
         out['expert_usage'] = expert_share(teacher_out, n, cfg.gather_distributed)  # [N] teacher's dispatched routing
         if expert is None: out['expert_usage_student'] = expert_share(student_out, n, cfg.gather_distributed)  # [N]
+        if cfg.routing_prior != 'uniform': out['expert_mass'] = a_t.mean((0, 1))  # [N] the plan's mass per expert
         return out
 
     def _l_cst(self, student_out, teacher_out, h_t, expert, n_views):  # expert [B] (teacher dispatch) or None
