@@ -16,8 +16,10 @@ from .model import (create_backbone, backbone_spec, multicrop_features, model_co
                          FIDELITIES, SWIN_PAPER)
 from .routing import sinkhorn_knopp, l_cst
 from .pretrain import (PRESETS, resolve_config, build_model, pretrain_dataset, epoch_batches, steps_per_epoch,
-                            param_groups, base_lr, run_schedules, apply_schedules, seed_step, optimizer_step, clip_gradients,
-                            autocast_for, check_finite, log_values, multicrop, History, save_checkpoint, checkpoint_state)
+                            param_groups, optimizer_step, clip_gradients, autocast_for, check_finite, log_values,
+                            multicrop, checkpoint_state)
+from .schedules import base_lr, run_schedules, apply_schedules, seed_step
+from .runs import History, save_checkpoint
 from .reproduce import machine_info
 
 # %% auto #0

@@ -4,12 +4,13 @@
 
 # %% ../nbs/02a_dist.ipynb #c5025fb3
 from __future__ import annotations
+import os
 import torch
 import torch.distributed as dist
 from torch.distributed.nn.functional import all_gather as all_gather_with_grad
 
 # %% auto #0
-__all__ = ['dist_on', 'all_reduce_', 'gather_cat', 'rank_offset']
+__all__ = ['dist_on', 'all_reduce_', 'gather_cat', 'rank_offset', 'setup_distributed']
 
 # %% ../nbs/02a_dist.ipynb #35259564
 def dist_on(gather:bool=True, # the caller's switch (`cfg.gather_distributed`)
@@ -43,3 +44,15 @@ def rank_offset(n:int,          # rows per rank (equal on every rank, as DDP req
                )->int:          # index of this rank's first row
     "Index of this rank's first row in the gathered batch (ranks hold `n` rows each)."
     return dist.get_rank() * n if dist_on(gather) else 0
+
+# %% ../nbs/02a_dist.ipynb #cde07439
+def setup_distributed()->tuple[int, int, torch.device]:
+    "Start torch.distributed when launched by torchrun; return (rank, world size, device)."
+    cuda = torch.cuda.is_available()
+    if 'RANK' in os.environ and 'WORLD_SIZE' in os.environ and not dist.is_initialized():
+        dist.init_process_group('nccl' if cuda else 'gloo')
+    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+    if cuda:
+        local = int(os.environ.get('LOCAL_RANK', 0)); torch.cuda.set_device(local)
+        return rank, world, torch.device('cuda', local)
+    return rank, world, torch.device('cpu')

@@ -21,7 +21,7 @@ from .data import preprocess, SynthMed5, IMAGENET_MEAN, IMAGENET_STD
 from .registry import DownstreamDataset, find_dataset
 from .metrics import (accuracy, multiclass_auc, multilabel_auc, confusion, dice_counts, dice_from_counts,
                            soft_dice_loss, knn_scores)
-from .pretrain import cosine_schedule, atomic_write, crash_point
+from .runs import atomic_write
 
 # %% auto #0
 __all__ = ['WRAPPER_KEYS', 'PREFIXES', 'unwrap_state_dict', 'read_state_dict', 'load_weights', 'timm_encoder', 'run_backbone',

@@ -21,7 +21,7 @@ from .data import preprocess, SynthMed5, IMAGENET_MEAN, IMAGENET_STD
 from .registry import DownstreamDataset, find_dataset
 from .metrics import (accuracy, multiclass_auc, multilabel_auc, confusion, dice_counts, dice_from_counts,
                            soft_dice_loss, knn_scores)
-from .pretrain import cosine_schedule, atomic_write, crash_point
+from .runs import atomic_write, crash_point
 from .encoders import extract_features, load_encoder, with_readout
 from .finetune import finetune_multiclass, finetune_multilabel, finetune_segmentation, FinetuneRecipe, LINEAR_PROBE_RECIPE, TASK_RECIPES, updated
 from .probes import knn_multilabel, knn_protocol, linear_probe, logreg_probe, multilabel_head_probe

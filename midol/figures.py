@@ -17,7 +17,8 @@ from pytorch_grad_cam import GradCAM
 from .synthmed import MODALITIES, CLASSES
 from .data import SynthMed5, project_root, preprocess
 from .metrics import routing_matrix, routing_nmi
-from .pretrain import PRESETS, build_model, load_checkpoint, teacher_outputs, run_name, atomic_write
+from .runs import load_checkpoint, run_name, atomic_write
+from .pretrain import PRESETS, build_model, teacher_outputs
 from .encoders import load_encoder, extract_features, read_state_dict
 from .finetune import Classifier
 from .tables import aggregate, variant_seed, per_pretraining_seed, ttest, ABLATION_ROWS

@@ -21,7 +21,6 @@ from .data import preprocess, SynthMed5, IMAGENET_MEAN, IMAGENET_STD
 from .registry import DownstreamDataset, find_dataset
 from .metrics import (accuracy, multiclass_auc, multilabel_auc, confusion, dice_counts, dice_from_counts,
                            soft_dice_loss, knn_scores)
-from .pretrain import cosine_schedule, atomic_write, crash_point
 from .encoders import random_encoder
 from .finetune import finetune_multiclass, finetune_multilabel, FinetuneRecipe, updated
 

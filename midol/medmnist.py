@@ -10,8 +10,8 @@ import numpy as np, pandas as pd, torch, seaborn as sns
 from matplotlib.figure import Figure
 from .data import project_root
 from .loaders import MEDMNIST_MODALITY, MEDMNIST_MODALITY_NAMES, MEDMNIST_SPLITS, MedMNISTPretrain, medmnist_files
-from .pretrain import (ReferenceError, install_reference, recover_reference, reference_dir, run_config, run_name,
-                            save_reference, verify_reference)
+from .runs import ReferenceError, install_reference, recover_reference, run_name, save_reference, verify_reference
+from .pretrain import reference_dir, run_config
 from .tables import (ABLATION_ROWS, aggregate, claim_quantities, claim_verdicts, load_paper_table, variant_seed,
                           verdict_lines, write_paper_table, write_table)
 from .figures import read_run, run_features, embed_2d, new_figure
@@ -339,7 +339,7 @@ def save_medmnist_reference(run_dir,   # a finished recipe run, e.g. runs/medmni
     files, base = find_medmnist(cfg['data'].removeprefix('medmnist:'), size), f"runs/medmnist/{cfg['preset']}-{size}px"
     params = pretrain_params(cfg['preset'], cfg['variant'], cfg['data'], '', 0, len(run_modalities(files)), cfg['seed'])
     dest = medmnist_reference_dir(cfg['preset'], size, cfg['variant'], root, cfg['seed'])
-    save_reference(run_dir, dest, checkpoint, run_config(**params),
+    save_reference(run_dir, dest, run_config(**params), checkpoint,
                    dict(data=f'medmnist:{base}/files', data_files=files_md5(files), out_dir=f'{base}/pretrain/{run_dir.name}'))
     return dest
 
@@ -355,7 +355,7 @@ def install_medmnist_reference(params:dict, # pretrain_params of one recipe run
                                               f"{params['preset']!r} preset at {size} px; run with use_reference=False to train it")
     verify_reference(src)
     check_files_md5(json.loads((src / 'config.json').read_text()).get('data_files', {}), md5s, src)
-    return install_reference(params['preset'], params['variant'], params['out_dir'], expected=run_config(**params), src=src, ignore=('data',))
+    return install_reference(src, params['out_dir'], run_config(**params), ignore=('data',))
 
 # %% ../nbs/06b_medmnist.ipynb #11c205e6
 def install_medmnist_references(steps:list,  # the recipe's pretraining steps: {'name', 'params'}

@@ -9,7 +9,8 @@ from sklearn.metrics import roc_auc_score, confusion_matrix, normalized_mutual_i
 
 # %% auto #0
 __all__ = ['accuracy', 'binary_auc', 'multiclass_auc', 'multilabel_auc', 'confusion', 'dice_counts', 'dice_from_counts',
-           'dice_score', 'soft_dice_loss', 'knn_scores', 'routing_matrix', 'routing_nmi']
+           'dice_score', 'soft_dice_loss', 'knn_scores', 'knn_by_modality', 'routing_matrix', 'routing_nmi',
+           'routing_summary']
 
 # %% ../nbs/02e_metrics.ipynb #501b17d2
 def accuracy(y,    # int labels [N]
@@ -109,6 +110,20 @@ def knn_scores(train_f,  # train features [N, D]
     scores = torch.cat(votes)                                                            # [M, C]
     return (scores / scores.sum(1, keepdim=True)).numpy()
 
+# %% ../nbs/02e_metrics.ipynb #b8994248
+def knn_by_modality(train_feats:torch.Tensor, # features [N_train, D] of `train`'s images
+                    train,                    # a dataset with .modalities (names), .modality [N_train], .labels [N_train]
+                    test_feats:torch.Tensor,  # features [N_test, D] of `test`'s images
+                    test)->dict:              # a dataset of the same modalities
+    "Weighted k-NN accuracy (k=20, T=0.07) on the fine classes of each modality, by modality name."
+    knn = {}
+    for m, name in enumerate(train.modalities):
+        tr, te = train.modality == m, test.modality == m
+        if tr.any() and te.any() and (train.labels[tr] >= 0).all():
+            pred = knn_scores(train_feats[tr], train.labels[tr], test_feats[te], k=20, T=0.07).argmax(1)
+            knn[name] = float((torch.as_tensor(pred) == test.labels[te]).float().mean())
+    return knn
+
 # %% ../nbs/02e_metrics.ipynb #0b7c33a2
 def routing_matrix(routes:torch.Tensor,   # int expert per image [N]
                    modality:torch.Tensor, # int modality per image [N]
@@ -125,3 +140,13 @@ def routing_nmi(modality, # int modality per image [N]
                )->float:  # in [0, 1]
     "Normalised mutual information between modality and routed expert (arithmetic normalisation)."
     return float(normalized_mutual_info_score(np.asarray(modality), np.asarray(routes)))
+
+# %% ../nbs/02e_metrics.ipynb #9618f201
+def routing_summary(routes:torch.Tensor,   # [N] teacher top-1 expert per image
+                    modality:torch.Tensor, # [N] modality index per image
+                    num_experts:int, num_modalities:int)->dict:
+    "Routing NMI, expert usage (and which routing it is) and routing matrix of the teacher's top-1 experts."
+    return dict(routing_nmi=routing_nmi(modality, routes),
+                expert_usage=(torch.bincount(routes, minlength=num_experts).float() / len(routes)).tolist(),
+                expert_usage_routing="teacher router's top-1 expert (argmax of its gate, no Sinkhorn), clean training images",
+                routing_matrix=routing_matrix(routes, modality, num_experts, num_modalities).tolist())

@@ -4,9 +4,9 @@
 
 # %% ../nbs/03_pretrain.ipynb #9fc5fb19
 from __future__ import annotations
-import collections, contextlib, dataclasses, fcntl, hashlib, io, json, math, os, random, shutil, time, warnings
+import contextlib, dataclasses, json, random, time, warnings
 from pathlib import Path
-import numpy as np, pandas as pd, torch, torch.distributed as dist
+import numpy as np, torch, torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 from safetensors.torch import save as safetensors_bytes
@@ -15,22 +15,20 @@ from .synthmed import SYNTHMED_VERSION
 from .data import SynthMed5, PretrainData, project_root, preprocess, IMAGENET_MEAN, IMAGENET_STD
 from .views import MultiCrop, MULTICROP_PRESETS, Augmentation
 from .loaders import open_pretrain_source
+from .dist import setup_distributed
 from .model import MIDoL, model_config, backbone_spec, VARIANTS, FIDELITIES
-from .metrics import knn_scores, routing_matrix, routing_nmi
+from .metrics import routing_summary, knn_by_modality
+from .runs import (atomic_write, remove_stale_temporaries, previous_checkpoint, save_checkpoint, newest_checkpoint,
+                        rng_state, History, RunLock, strict_json, config_diff, run_name)
+from .schedules import run_schedules, apply_schedules, seed_step
 
 # %% auto #0
-__all__ = ['CROP_KEYS', 'PRESETS', 'CRASH_ENV', 'CRASH_EXIT', 'CRASH_DIR_ENV', 'CKPT_MAGIC', 'REFERENCE_FILES',
-           'CHECKPOINT_FILES', 'CHECKSUMS', 'CLI_FLAGS', 'resolve_config', 'build_model', 'pretrain_dataset',
-           'epoch_batches', 'steps_per_epoch', 'cosine_schedule', 'base_lr', 'run_schedules', 'param_groups',
-           'clip_gradients', 'freeze_last_layer', 'crash_point', 'atomic_write', 'remove_stale_temporaries',
-           'previous_checkpoint', 'save_checkpoint', 'CheckpointError', 'load_checkpoint', 'newest_checkpoint',
-           'checkpoint_state', 'History', 'OutDirBusy', 'RunLock', 'setup_distributed', 'autocast_for', 'NonFiniteLoss',
-           'check_finite', 'log_values', 'plain_views', 'step_seed', 'apply_schedules', 'seed_step', 'multicrop',
-           'ordered_batches', 'teacher_outputs', 'routing_summary', 'knn_by_modality', 'strict_json', 'summarize',
-           'Run', 'start_run', 'optimizer_step', 'train_step', 'record_step', 'checkpoint_due', 'save_run',
-           'write_encoder', 'finish_run', 'pretrain', 'run_config', 'config_diff', 'check_resumable', 'run_name',
-           'reference_dir', 'write_checksums', 'read_checksums', 'recover_reference', 'ReferenceError',
-           'verify_reference', 'atomic_copy', 'save_reference', 'install_reference', 'parse_overrides', 'main']
+__all__ = ['CROP_KEYS', 'PRESETS', 'CLI_FLAGS', 'resolve_config', 'build_model', 'pretrain_dataset', 'epoch_batches',
+           'steps_per_epoch', 'param_groups', 'clip_gradients', 'freeze_last_layer', 'checkpoint_state', 'autocast_for',
+           'NonFiniteLoss', 'check_finite', 'log_values', 'plain_views', 'multicrop', 'ordered_batches',
+           'teacher_outputs', 'summarize', 'Run', 'start_run', 'optimizer_step', 'train_step', 'record_step',
+           'checkpoint_due', 'save_run', 'write_encoder', 'finish_run', 'pretrain', 'run_config', 'check_resumable',
+           'reference_dir', 'parse_overrides', 'main']
 
 # %% ../nbs/03_pretrain.ipynb #a0fb4a4f
 CROP_KEYS = ('n_global', 'n_local', 'global_size', 'local_size', 'global_scale', 'local_scale')  # from MULTICROP_PRESETS
@@ -128,30 +126,6 @@ def steps_per_epoch(n:int, # images in the dataset
     "Number of full batches per epoch on each rank."
     return (n // world) // batch_size
 
-# %% ../nbs/03_pretrain.ipynb #82148397
-def cosine_schedule(base:float,  # value after the warm-up
-                    final:float, # value the cosine tends to at the last step
-                    total_steps:int, warmup_steps:int=0,
-                    warmup_start:float=0.)->np.ndarray: # [total_steps]
-    "Per-step values: linear warm-up from `warmup_start` to `base`, then a cosine from `base` to `final`."
-    warm = np.linspace(warmup_start, base, warmup_steps, endpoint=False)
-    t = np.arange(total_steps - warmup_steps)
-    cos = final + 0.5 * (base - final) * (1 + np.cos(np.pi * t / max(len(t), 1)))
-    return np.concatenate([warm, cos])[:total_steps]
-
-# %% ../nbs/03_pretrain.ipynb #2e2c41f8
-def base_lr(cfg:dict, world:int=1)->float:
-    "The peak learning rate of a run (scaled by the global batch / 256 when `lr_scale_batch`)."
-    return cfg['lr'] * (cfg['batch_size'] * world / 256 if cfg['lr_scale_batch'] else 1.)
-
-# %% ../nbs/03_pretrain.ipynb #cfc3a316
-def run_schedules(cfg:dict, steps_per_epoch:int, world:int=1)->dict: # name -> per-step values [epochs * steps_per_epoch]
-    "The per-step learning rate, weight decay and EMA momentum of a run."
-    total = steps_per_epoch * cfg['epochs']
-    return dict(lr=cosine_schedule(base_lr(cfg, world), cfg['min_lr'], total, steps_per_epoch * cfg['warmup_epochs']),
-                weight_decay=cosine_schedule(cfg['weight_decay'], cfg['weight_decay_end'], total),
-                momentum=cosine_schedule(cfg['momentum'], 1., total))
-
 # %% ../nbs/03_pretrain.ipynb #8d75f610
 def param_groups(model:torch.nn.Module)->list:
     "Two AdamW groups: weights with weight decay, biases and norms (ndim ≤ 1) without."
@@ -174,185 +148,13 @@ def freeze_last_layer(model:torch.nn.Module):
     for n, p in model.named_parameters():
         if 'last_layer' in n: p.grad = None
 
-# %% ../nbs/03_pretrain.ipynb #ddb05fef
-CRASH_ENV, CRASH_EXIT = 'MIDOL_CRASH_AT', 75  # the test hook's environment variable, and the exit status of a crash it causes
-CRASH_DIR_ENV = 'MIDOL_CRASH_DIR'              # optional: only writes under this folder count
-_crash_hits = collections.Counter()
-
-def crash_point(name:str,  # a named moment of a write, e.g. 'ckpt-written'
-                path=None): # the file or folder being written (for $MIDOL_CRASH_DIR)
-    "Test hook: end the process at once when $MIDOL_CRASH_AT is `name` (or `name:n` and this is the n-th visit)."
-    want, under = os.environ.get(CRASH_ENV, ''), os.environ.get(CRASH_DIR_ENV)
-    point, _, nth = want.partition(':')
-    if point != name or (under and not (path and Path(path).resolve().is_relative_to(Path(under).resolve()))): return
-    _crash_hits[name] += 1
-    if _crash_hits[name] == int(nth or 1): os._exit(CRASH_EXIT)
-
-# %% ../nbs/03_pretrain.ipynb #557276a7
-def _fsync_dir(folder:Path):
-    "Flush a folder's entries (a rename) to disk; a no-op where folders cannot be opened."
-    try: fd = os.open(folder, os.O_RDONLY)
-    except OSError: return
-    try: os.fsync(fd)
-    except OSError: pass
-    finally: os.close(fd)
-
-def _tmp_name(path:Path)->Path: return path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-
-def atomic_write(path, # the file to write
-                 data):  # bytes, str, or a function write(f) that writes to a binary file object
-    "Write `path` through a fsynced temporary beside it and one atomic rename: a kill leaves the old file or the new one."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True); tmp = _tmp_name(path)
-    with open(tmp, 'wb') as f:
-        if callable(data): data(f)
-        else: f.write(data.encode() if isinstance(data, str) else data)
-        f.flush(); os.fsync(f.fileno())
-    os.replace(tmp, path); _fsync_dir(path.parent)
-
-def remove_stale_temporaries(folder)->int: # how many were removed
-    "Delete the `.<name>.<pid>.tmp` files that killed writers left in `folder` (call it while holding the folder's lock)."
-    stale = list(Path(folder).glob('.*.tmp'))
-    for p in stale: p.unlink(missing_ok=True)
-    return len(stale)
-
-def _sha256(path:Path)->str: return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-# %% ../nbs/03_pretrain.ipynb #762420b1
-CKPT_MAGIC = b'MIDOL-CKPT-1 '  # first bytes of a checkpoint file: the magic, then the payload's SHA-256 in hex and a newline
-
-def previous_checkpoint(path:Path)->Path: return path.with_name(path.stem + '.prev' + path.suffix)  # checkpoint.prev.pt
-
-def _keep_previous(path:Path):
-    "Make the current checkpoint `path` also the previous one, in one rename (a hard link; a copy where links fail)."
-    prev = previous_checkpoint(path)
-    if prev.exists() and os.path.samefile(path, prev): return  # kept already (a run ended between the two renames)
-    link = _tmp_name(prev)
-    try: os.link(path, link)
-    except OSError: shutil.copyfile(path, link)
-    crash_point('ckpt-prev-linked', path)
-    os.replace(link, prev); crash_point('ckpt-prev-saved', path)
-
-def save_checkpoint(state:dict, path:str|Path):
-    "Write `state` to `path` as one self-checking file, keeping the checkpoint it replaces as checkpoint.prev.pt."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO(); torch.save(state, buf); payload = buf.getbuffer()
-    tmp, half = _tmp_name(path), len(payload) // 2
-    with open(tmp, 'wb') as f:
-        f.write(CKPT_MAGIC + hashlib.sha256(payload).hexdigest().encode() + b'\n')
-        f.write(payload[:half]); f.flush(); crash_point('ckpt-partial', path)
-        f.write(payload[half:]); f.flush(); os.fsync(f.fileno())
-    crash_point('ckpt-written', path)
-    if path.exists(): _keep_previous(path)
-    os.replace(tmp, path); _fsync_dir(path.parent); crash_point('ckpt-saved', path)
-    path.with_name(path.name + '.sha256').unlink(missing_ok=True)  # the digest file of an older midol's checkpoint
-
-# %% ../nbs/03_pretrain.ipynb #743c3987
-class CheckpointError(RuntimeError): "A checkpoint file is missing, truncated or corrupt."
-
-def _checkpoint_payload(path:Path)->bytes:
-    "The verified `torch.save` bytes of a checkpoint file (or of an older midol's checkpoint with its .sha256 file)."
-    raw = path.read_bytes() if path.exists() else None
-    if raw is None: raise CheckpointError(f"no checkpoint at {path}")
-    if raw.startswith(CKPT_MAGIC):
-        head, _, payload = raw.partition(b'\n')
-        if hashlib.sha256(payload).hexdigest().encode() != head[len(CKPT_MAGIC):]:
-            raise CheckpointError(f"{path} is truncated or corrupt (its bytes do not match the SHA-256 in its first line)")
-        return payload
-    digest = path.with_name(path.name + '.sha256')   # the format of midol before self-checking checkpoints
-    if not digest.exists(): raise CheckpointError(f"{path} is not a midol checkpoint (no {CKPT_MAGIC.decode().strip()} header), or is truncated")
-    if hashlib.sha256(raw).hexdigest() != digest.read_text().strip():
-        raise CheckpointError(f"{path} is truncated or corrupt (its SHA-256 does not match {digest.name})")
-    return raw
-
-def load_checkpoint(path:str|Path)->dict:
-    "Load a checkpoint written by `save_checkpoint`, refusing one whose bytes do not match its SHA-256."
-    return torch.load(io.BytesIO(_checkpoint_payload(Path(path))), map_location='cpu', weights_only=False)
-
-# %% ../nbs/03_pretrain.ipynb #32299d09
-def newest_checkpoint(out_dir)->tuple: # (state, path), or (None, None) when the folder holds no checkpoint
-    "The newest checkpoint of a run folder that verifies, warning when a newer one had to be passed over."
-    path = Path(out_dir) / 'checkpoint.pt'
-    found = [p for p in (path, previous_checkpoint(path)) if p.exists()]
-    refused = []
-    for p in found:
-        try: state = load_checkpoint(p)
-        except CheckpointError as e: refused.append(str(e)); continue
-        if refused: warnings.warn(f"{refused[0]}; resuming from the older {p.name} (step {state['step']}) instead", stacklevel=2)
-        return state, p
-    if refused: raise CheckpointError(' and '.join(refused) + "; no checkpoint of this run can be read: restore a copy, "
-                                      "or start the run over (resume=False)")
-    return None, None
-
 # %% ../nbs/03_pretrain.ipynb #491a1a09
 def checkpoint_state(model:torch.nn.Module, optimizer:torch.optim.Optimizer, scaler:torch.amp.GradScaler,
                      step:int, epoch:int, # steps done; the epoch a resumed run starts in
                      cfg:dict)->dict:
     "Everything `save_checkpoint` stores for a run after `step` steps."
-    rng = dict(torch=torch.get_rng_state(), numpy=np.random.get_state(), python=random.getstate(),
-               cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
     return dict(model=model.state_dict(), optimizer=optimizer.state_dict(), scaler=scaler.state_dict(), step=step,
-                epoch=epoch, config=cfg, rng=rng)
-
-# %% ../nbs/03_pretrain.ipynb #cf29c67d
-def _history_upto(text:str, step:int)->str:
-    "The header and the complete rows of a history.csv text whose step is at most `step`."
-    lines = text.split('\n')[:-1]                         # the last piece lacks its newline: empty, or a row cut by a kill
-    if not lines: return ''
-    col = lines[0].split(',').index('step')
-    return ''.join(l + '\n' for i, l in enumerate(lines) if i == 0 or int(float(l.split(',')[col])) <= step)
-
-class History:
-    "Append-only per-step log in `history.csv`, truncated to a checkpoint's step on resume."
-    def __init__(self, path:Path, resume_step:int|None=None):
-        self.path, self.cols, self.f = Path(path), None, None
-        if resume_step is not None and self.path.exists():
-            kept = _history_upto(self.path.read_text(), resume_step)
-            atomic_write(self.path, kept)
-            self.cols = kept.split('\n')[0].split(',') if kept else None
-        elif self.path.exists(): self.path.unlink()
-    def log(self, row:dict):
-        "Write one row (the first row fixes the columns)."
-        if self.f is None:
-            new = self.cols is None
-            self.cols = self.cols or list(row)
-            self.f = open(self.path, 'a')
-            if new: self.f.write(','.join(self.cols) + '\n')
-        self.f.write(','.join(f"{row.get(c, float('nan')):.8g}" if isinstance(row.get(c, 0.), float) else str(row.get(c, ''))
-                              for c in self.cols) + '\n')
-        self.f.flush()
-    def close(self):
-        if self.f: self.f.close(); self.f = None
-
-# %% ../nbs/03_pretrain.ipynb #07684a06
-class OutDirBusy(RuntimeError): "Another live run is writing this out_dir."
-
-class RunLock:
-    "Exclusive lock on `out_dir/.lock`, held while a run writes `out_dir` and dropped by the OS when its process dies."
-    def __init__(self, out_dir): self.path, self.f = Path(out_dir) / '.lock', None
-    def __enter__(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.f = open(self.path, 'a+')
-        try: fcntl.flock(self.f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.f.seek(0); holder = self.f.read().strip() or '?'; self.f.close(); self.f = None
-            raise OutDirBusy(f"{self.path.parent} is being written by another run (process {holder}); wait for it to "
-                             "finish, or give this run another out_dir") from None
-        self.f.seek(0); self.f.truncate(); self.f.write(str(os.getpid())); self.f.flush()
-        return self
-    def __exit__(self, *exc):
-        fcntl.flock(self.f, fcntl.LOCK_UN); self.f.close(); self.f = None
-
-# %% ../nbs/03_pretrain.ipynb #cde07439
-def setup_distributed()->tuple[int, int, torch.device]:
-    "Start torch.distributed when launched by torchrun; return (rank, world size, device)."
-    cuda = torch.cuda.is_available()
-    if 'RANK' in os.environ and 'WORLD_SIZE' in os.environ and not dist.is_initialized():
-        dist.init_process_group('nccl' if cuda else 'gloo')
-    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
-    if cuda:
-        local = int(os.environ.get('LOCAL_RANK', 0)); torch.cuda.set_device(local)
-        return rank, world, torch.device('cuda', local)
-    return rank, world, torch.device('cpu')
+                epoch=epoch, config=cfg, rng=rng_state())
 
 # %% ../nbs/03_pretrain.ipynb #2840b244
 def autocast_for(precision:str, # 'bf16', 'fp16' or 'fp32'
@@ -393,25 +195,6 @@ def plain_views(x:torch.Tensor, # uint8 images [B,3,H,W]
     return [preprocess(x, crops.global_size if j < crops.n_global else crops.local_size, IMAGENET_MEAN, IMAGENET_STD)
             for j in range(crops.n_views)]
 
-# %% ../nbs/03_pretrain.ipynb #f004fa74
-def step_seed(seed:int, step:int, rank:int=0)->int:
-    "A 63-bit seed for the randomness of one step of one rank."
-    return int.from_bytes(hashlib.sha256(f'{seed}/{step}/{rank}'.encode()).digest()[:8], 'little') >> 1
-
-# %% ../nbs/03_pretrain.ipynb #25357a8c
-def apply_schedules(optimizer:torch.optim.Optimizer, schedules:dict, step:int): # schedules: run_schedules's
-    "Write step `step`'s learning rate, and weight decay where it applies, into the optimiser's groups."
-    for g in optimizer.param_groups:
-        g['lr'] = schedules['lr'][step]
-        if g.get('apply_wd'): g['weight_decay'] = schedules['weight_decay'][step]
-
-# %% ../nbs/03_pretrain.ipynb #02ea40e1
-def seed_step(seed:int, step:int, rank:int, device)->torch.Generator:
-    "Seed step `step` of `rank`: return the crops' generator, and reseed torch's global generator for the model."
-    generator = torch.Generator(device).manual_seed(step_seed(seed, step, rank))
-    torch.manual_seed(step_seed(seed, step, rank) + 1)
-    return generator
-
 # %% ../nbs/03_pretrain.ipynb #6d995cf8
 def multicrop(cfg:dict)->MultiCrop:
     "The MultiCrop of a run: `cfg`'s numbers, sizes and scales of global and local views."
@@ -436,40 +219,6 @@ def teacher_outputs(model:MIDoL, batches, # uint8 image batches [b,3,H,W]
         r = model.teacher_route(x)                                          # [b] or None
         if r is not None: routes.append(r.cpu())
     return torch.cat(feats), (torch.cat(routes) if routes else None)
-
-# %% ../nbs/03_pretrain.ipynb #9618f201
-def routing_summary(routes:torch.Tensor,   # [N] teacher top-1 expert per image
-                    modality:torch.Tensor, # [N] modality index per image
-                    num_experts:int, num_modalities:int)->dict:
-    "Routing NMI, expert usage (and which routing it is) and routing matrix of the teacher's top-1 experts."
-    return dict(routing_nmi=routing_nmi(modality, routes),
-                expert_usage=(torch.bincount(routes, minlength=num_experts).float() / len(routes)).tolist(),
-                expert_usage_routing="teacher router's top-1 expert (argmax of its gate, no Sinkhorn), clean training images",
-                routing_matrix=routing_matrix(routes, modality, num_experts, num_modalities).tolist())
-
-# %% ../nbs/03_pretrain.ipynb #b8994248
-def knn_by_modality(train_feats:torch.Tensor, train:PretrainData, # features [N_train, D] of `train`'s images
-                    test_feats:torch.Tensor, test:PretrainData)->dict: # features [N_test, D] of `test`'s images
-    "Weighted k-NN accuracy (k=20, T=0.07) on the fine classes of each modality, by modality name."
-    knn = {}
-    for m, name in enumerate(train.modalities):
-        tr, te = train.modality == m, test.modality == m
-        if tr.any() and te.any() and (train.labels[tr] >= 0).all():
-            pred = knn_scores(train_feats[tr], train.labels[tr], test_feats[te], k=20, T=0.07).argmax(1)
-            knn[name] = float((torch.as_tensor(pred) == test.labels[te]).float().mean())
-    return knn
-
-# %% ../nbs/03_pretrain.ipynb #6badc608
-def _finite(v):
-    "`v` with every non-finite float, at any depth of dicts and lists, replaced by None."
-    if isinstance(v, float): return v if math.isfinite(v) else None
-    if isinstance(v, dict): return {k: _finite(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)): return [_finite(x) for x in v]
-    return v
-
-def strict_json(obj, indent:int|None=1)->str:
-    "`obj` as standard JSON text: NaN and infinities become null."
-    return json.dumps(_finite(obj), indent=indent, allow_nan=False)
 
 # %% ../nbs/03_pretrain.ipynb #898ee47a
 _SKIPPED_SHOWN = 10  # unreadable files named in summary.json
@@ -636,13 +385,6 @@ def run_config(preset:str='cpu', variant:str='midol',
     out_dir = out_dir or str((project_root() or Path.cwd()) / 'runs' / 'pretrain' / f'{preset}-{variant}')
     return resolve_config(preset, variant, out_dir, **settings, **extra)
 
-# %% ../nbs/03_pretrain.ipynb #bd703eab
-_RESUME_FREE = {'out_dir', 'num_workers', 'ckpt_every'}  # settings that may change between a run and its resumption
-
-def config_diff(cfg:dict, old:dict)->list:
-    "Settings of `cfg` whose value differs in `old` (a saved config.json), ignoring those free to change on resume."
-    return sorted(k for k in cfg if k not in _RESUME_FREE and json.dumps(old.get(k), default=str) != json.dumps(cfg[k], default=str))
-
 # %% ../nbs/03_pretrain.ipynb #05404066
 def check_resumable(cfg:dict):
     "Raise a ValueError when out_dir holds a run whose settings differ from `cfg`."
@@ -652,136 +394,13 @@ def check_resumable(cfg:dict):
     if diff: raise ValueError(f"{cfg['out_dir']} holds a run with other settings ({', '.join(diff)}); "
                               "choose another out_dir, or pass resume=False to start that run over")
 
-# %% ../nbs/03_pretrain.ipynb #28ae43a7
-REFERENCE_FILES = ('config.json', 'history.csv', 'summary.json', 'encoder.safetensors')  # what every reference run holds
-CHECKPOINT_FILES = ('checkpoint.pt',)  # only in a reference made with checkpoint=True (the file carries its own digest)
-CHECKSUMS = 'SHA256SUMS'  # one `<sha256>  <file name>` line per file, the format of `sha256sum -c`
-
 # %% ../nbs/03_pretrain.ipynb #f33fc0e0
-def run_name(preset:str, variant:str, seed:int=0)->str:
-    "The folder name of a run, in runs/pretrain/ and data/reference/ alike: <preset>-<variant>, and -seed<s> for seed s > 0."
-    return f'{preset}-{variant}' + (f'-seed{seed}' if seed else '')
-
 def reference_dir(preset:str, variant:str, # the run's preset and variant
                   root=None,              # None: data/reference at the project root
                   seed:int=0)->Path:      # the run's seed: seed s > 0 is the folder <preset>-<variant>-seed<s>
     "The folder that holds the reference run of (preset, variant, seed), named like the reproduction's run folders."
     _check_choice('preset', preset, list(PRESETS)); _check_choice('variant', variant, VARIANTS)
     return Path(root or (project_root() or Path.cwd()) / 'data' / 'reference') / run_name(preset, variant, seed)
-
-# %% ../nbs/03_pretrain.ipynb #ba4eef0e
-def write_checksums(folder, names)->Path: # names: the files of `folder` to list
-    "Write folder/SHA256SUMS with the SHA-256 of each named file (atomically); return its path."
-    folder = Path(folder)
-    atomic_write(folder / CHECKSUMS, ''.join(f'{_sha256(folder / n)}  {n}\n' for n in names))
-    return folder / CHECKSUMS
-
-# %% ../nbs/03_pretrain.ipynb #ac544260
-def read_checksums(folder)->dict: # file name -> SHA-256 hex digest
-    "The files listed in folder/SHA256SUMS, with their SHA-256."
-    lines = [l.split(None, 1) for l in (Path(folder) / CHECKSUMS).read_text().splitlines() if l.strip()]
-    return {name.lstrip('*'): digest for digest, name in lines}  # '*name': sha256sum's binary-mode mark
-
-# %% ../nbs/03_pretrain.ipynb #5e46bbf0
-def _staged(dest:Path)->tuple: return dest.with_name(dest.name + '.new'), dest.with_name(dest.name + '.old')
-
-def recover_reference(dest)->str: # what it did: '', 'completed' or 'restored'
-    "Finish (or undo) a reference swap that a kill cut short, so `dest` holds one whole reference."
-    dest = Path(dest); new, old = _staged(dest)
-    if dest.exists():
-        for p in (new, old): shutil.rmtree(p, ignore_errors=True)   # a staging left before the swap, or after it
-        return ''
-    if new.is_dir() and (new / CHECKSUMS).is_file():                 # the checksums are written last: the copy is whole
-        os.replace(new, dest); shutil.rmtree(old, ignore_errors=True); return 'completed'
-    if old.is_dir(): os.replace(old, dest); shutil.rmtree(new, ignore_errors=True); return 'restored'
-    return ''
-
-def _swap_in(staged:Path, dest:Path):
-    "Replace the folder `dest` by the complete folder `staged`: two renames, each a crash point."
-    old = _staged(dest)[1]
-    if dest.exists(): os.replace(dest, old)
-    crash_point('ref-moved-out', dest)
-    os.replace(staged, dest); crash_point('ref-swapped', dest)
-    shutil.rmtree(old, ignore_errors=True)
-
-# %% ../nbs/03_pretrain.ipynb #d9f68fe5
-class ReferenceError(RuntimeError): "A reference run is missing, incomplete, corrupt, or was made with other settings."
-
-def _restore_hint(folder:Path)->str:
-    "How to get a reference folder back."
-    root = project_root(); shown = folder.relative_to(root) if root and folder.is_relative_to(root) else folder
-    return (f"restore it with `git checkout -- {shown}`, or rebuild it from finished runs with "
-            f"`python tools/make_reference.py {folder.name.split('-')[0]}`")
-
-def verify_reference(path)->dict: # file name -> SHA-256 of every file the reference lists
-    "Check the files of a reference folder against its SHA256SUMS; raise a ReferenceError naming the first bad one."
-    path = Path(path).resolve(); recover_reference(path)
-    if not (path / CHECKSUMS).is_file(): raise ReferenceError(f"{path} holds no reference run ({CHECKSUMS} is missing); {_restore_hint(path)}")
-    listed = read_checksums(path)
-    unlisted = [n for n in REFERENCE_FILES if n not in listed]
-    if unlisted: raise ReferenceError(f"{path / CHECKSUMS} does not list {unlisted}; {_restore_hint(path)}")
-    for name, digest in listed.items():
-        if Path(name).name != name: raise ReferenceError(f"{path / CHECKSUMS} lists {name!r}, which is not a file of that folder")
-        if not (path / name).is_file(): raise ReferenceError(f"{path / name} is missing; {_restore_hint(path)}")
-        if _sha256(path / name) != digest:
-            raise ReferenceError(f"{path / name} is corrupt (its SHA-256 does not match {CHECKSUMS}); {_restore_hint(path)}")
-    return listed
-
-# %% ../nbs/03_pretrain.ipynb #c820a457
-def atomic_copy(src, dst): # files
-    "Copy `src` to `dst` through a temporary and a rename (see `atomic_write`)."
-    with open(src, 'rb') as f: atomic_write(dst, lambda out: shutil.copyfileobj(f, out))
-
-def save_reference(run_dir,  # a finished pretraining run: config.json, history.csv, summary.json, encoder.safetensors
-                   dest,     # the reference folder to write, e.g. reference_dir('cpu', 'midol')
-                   checkpoint:bool=False,   # also keep checkpoint.pt (a few MB for `cpu`): the run can then resume
-                   expected:dict|None=None, # the settings the run must have; None: the preset's own, at the run's seed
-                   record:dict|None=None)->dict: # settings the reference's config.json records in place of the run's
-    "Copy a finished run of the expected settings into a reference folder and write its SHA256SUMS; return the checksums."
-    run_dir, dest = Path(run_dir), Path(dest)
-    names = REFERENCE_FILES + (CHECKPOINT_FILES if checkpoint else ())
-    missing = [n for n in names if not (run_dir / n).is_file()]
-    if missing: raise FileNotFoundError(f"{run_dir} is not a finished run (missing {missing}); finish it with nbs/03_pretrain.ipynb first")
-    cfg = json.loads((run_dir / 'config.json').read_text())
-    diff = config_diff(expected or run_config(cfg['preset'], cfg['variant'], seed=cfg['seed']), cfg)
-    wanted = 'those expected' if expected else f"the {cfg['preset']!r} preset's"
-    if diff: raise ValueError(f"{run_dir} was trained with settings other than {wanted} ({', '.join(diff)}); "
-                              "a reference holds a run of the preset itself (any seed)")
-    recover_reference(dest); staged = _staged(dest)[0]; staged.mkdir(parents=True)
-    for n in names: shutil.copyfile(run_dir / n, staged / n)
-    (staged / 'config.json').write_text(json.dumps({**cfg, 'out_dir': f'runs/pretrain/{dest.name}', **(record or {})}, indent=1))
-    write_checksums(staged, names)
-    _swap_in(staged, dest)
-    return verify_reference(dest)
-
-# %% ../nbs/03_pretrain.ipynb #7118dfa2
-def _check_installable(out:Path):
-    "Refuse an out_dir that holds a run of its own (trained there, not installed from a reference)."
-    cfg_file = out / 'config.json'
-    own = cfg_file.is_file() and 'reference' not in json.loads(cfg_file.read_text())
-    if own and any((out / n).exists() for n in ('checkpoint.pt', 'summary.json', 'history.csv')):
-        raise ReferenceError(f"{out} holds a run of its own: give use_reference another out_dir, or delete that run first")
-
-def install_reference(preset:str, variant:str, out_dir, # the run folder to fill
-                      root=None,                          # None: data/reference at the project root
-                      expected:dict|None=None,            # the run's resolved settings (run_config); None: the preset's, seed 0
-                      src=None,                           # the reference folder; None: reference_dir(preset, variant, root, seed)
-                      ignore=())->dict:                   # settings matched by other means: not compared, installed as expected
-    "Verify the reference run of (preset, variant, the expected seed) and copy it into `out_dir` as a finished run; return its summary."
-    out = Path(out_dir); expected = expected or run_config(preset, variant, str(out))
-    src = Path(src or reference_dir(preset, variant, root, expected['seed']))
-    listed = verify_reference(src)
-    ref_cfg = json.loads((src / 'config.json').read_text())
-    diff = [k for k in config_diff(expected, ref_cfg) if k not in ignore]
-    if diff: raise ReferenceError(f"the reference {src} was made with other settings ({', '.join(diff)}); run with "
-                                  "use_reference=False to train these settings, or rebuild it with tools/make_reference.py")
-    with RunLock(out):
-        _check_installable(out)
-        for name in listed:                      # config.json last: until it is there, the folder is not a finished run
-            if name != 'config.json': atomic_copy(src / name, out / name)
-        installed = {**ref_cfg, **{k: expected[k] for k in ignore}, 'out_dir': str(out), 'reference': str(src.resolve())}
-        atomic_write(out / 'config.json', json.dumps(installed, indent=1))
-    return json.loads((out / 'summary.json').read_text())
 
 # %% ../nbs/03_pretrain.ipynb #409602ac
 CLI_FLAGS = ('data', 'variant', 'num_experts', 'epochs', 'batch_size', 'seed', 'out_dir', 'fidelity', 'augment')  # options of `main`

@@ -21,7 +21,6 @@ from .data import preprocess, SynthMed5, IMAGENET_MEAN, IMAGENET_STD
 from .registry import DownstreamDataset, find_dataset
 from .metrics import (accuracy, multiclass_auc, multilabel_auc, confusion, dice_counts, dice_from_counts,
                            soft_dice_loss, knn_scores)
-from .pretrain import cosine_schedule, atomic_write, crash_point
 from .finetune import classification_result, FinetuneRecipe, LINEAR_PROBE_RECIPE, make_optimizer, seed_everything, split_loader, train_select
 
 # %% auto #0

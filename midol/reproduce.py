@@ -11,8 +11,8 @@ import pandas as pd, torch
 import papermill
 from .synthmed import MODALITIES
 from .data import project_root
-from .pretrain import (PRESETS, run_config, pretrain, check_resumable, config_diff, install_reference, reference_dir, parse_overrides,
-                            atomic_write, crash_point)
+from .runs import config_diff, install_reference, atomic_write, crash_point
+from .pretrain import PRESETS, run_config, pretrain, check_resumable, reference_dir, parse_overrides
 from .encoders import load_encoder
 from .finetune import FinetuneRecipe, updated, finetune_multiclass
 from .evaluate import DOWNSTREAM_SIZES, synthmed_tasks, list_param
@@ -52,7 +52,7 @@ def install_ablation_references(preset:str, runs_dir=None, # None: <project root
     for v, runs in run_layout(preset, runs_dir, pretrain_seeds)['seeds'].items():
         for s, d in runs.items():
             if (d / 'summary.json').is_file() or not reference_dir(preset, v, root, s).is_dir(): continue
-            install_reference(preset, v, d, root, expected=run_config(preset, v, str(d), seed=s)); filled.append(d)
+            install_reference(reference_dir(preset, v, root, s), d, run_config(preset, v, str(d), seed=s)); filled.append(d)
     return filled
 
 # %% ../nbs/06_reproduce.ipynb #b072bb9c

@@ -7,13 +7,21 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # The reading order of the library: a module may import only from modules earlier in this list.
 LAYERS = ['information', 'synthmed', 'data', 'views', 'loaders', 'downstream', 'registry', 'dist', 'routing', 'dino',
-          'model', 'metrics', 'pretrain',
+          'model', 'metrics', 'runs', 'schedules', 'pretrain',
           'encoders', 'finetune', 'probes', 'floors', 'evaluate', 'tasks', 'tables', 'figures', 'reproduce', 'medmnist', 'bench', 'testing', 'exercises']
 # Imports allowed inside a function, each with its reason.
 OPTIONAL = {'tutel': 'not on PyPI: an optional MoE backend',
             'psutil': 'not a dependency: the benchmark falls back to the resource module',
             'umap': 'importing it compiles numba code for about a minute: loaded only when a UMAP panel is drawn'}
 MAX_LINES, MAX_PARAMS = 50, 8
+# Modules at the bottom of the import graph: what every long job needs (files that survive a kill, the per-step
+# schedules), importing nothing from the rest of midol so that evaluation and training alike can take them.
+FLOOR = {'runs', 'schedules'}
+# The modules allowed to import `pretrain`: the ones that drive or look at pretraining runs. `reproduce` and `medmnist`
+# pretrain (and take a preset's reference runs), `bench` times pretrain's own step functions, and `figures` rebuilds a
+# run's model from its settings (`build_model`, `PRESETS`) to draw what the teacher does. The evaluation (encoders,
+# finetune, probes, floors, evaluate, tasks, tables) must not: it reads encoders, not the training loop.
+TRAINING = {'pretrain', 'reproduce', 'medmnist', 'bench', 'figures'}
 CLI = {'main'}  # command-line entry points: their parameters are the options
 
 
@@ -50,6 +58,22 @@ def test_imports_follow_the_layers():
     bad = [f"midol/{m}.py:{line} imports midol.{dep}, which comes after it" for m, t in modules().items()
            for line, dep in midol_imports(t) if dep in LAYERS and LAYERS.index(dep) >= LAYERS.index(m)]
     assert not bad, '\n'.join(bad)
+
+
+def test_the_floor_imports_nothing_from_midol():
+    bad = [f"midol/{m}.py:{line} imports midol.{dep}" for m, t in modules().items() if m in FLOOR for line, dep in midol_imports(t)]
+    assert not bad, "runs and schedules sit at the bottom of the library:\n" + '\n'.join(bad)
+
+
+def test_only_training_imports_pretrain():
+    bad = [f"midol/{m}.py:{line} imports midol.pretrain" for m, t in modules().items() if m not in TRAINING
+           for line, dep in midol_imports(t) if dep == 'pretrain']
+    assert not bad, "take schedules from midol.schedules and files from midol.runs, not the training loop:\n" + '\n'.join(bad)
+
+
+def test_the_pretrain_check_catches_an_evaluation_module():
+    "The check above can fail: an evaluation module that imports from pretrain is outside TRAINING."
+    assert 'evaluate' not in TRAINING and [d for _, d in midol_imports(ast.parse('from .pretrain import cosine_schedule'))] == ['pretrain']
 
 
 def test_no_import_inside_a_function_except_optional_dependencies():

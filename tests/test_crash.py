@@ -1,11 +1,11 @@
 """Crash windows of a pretraining run: a run ended at every named point of a checkpoint write, and a run killed with
 SIGKILL at twenty random moments, resume to the weights and history of a run that was never interrupted. The points
-are `midol.pretrain.crash_point` calls; `MIDOL_CRASH_AT=<point>:<n>` ends the process the n-th time it gets there."""
+are `midol.runs.crash_point` calls; `MIDOL_CRASH_AT=<point>:<n>` ends the process the n-th time it gets there."""
 import json, os, random, signal, subprocess, sys, time
 from pathlib import Path
 import pandas as pd, pytest, torch
 from safetensors.torch import load_file
-from midol.pretrain import CRASH_EXIT, CRASH_ENV, REFERENCE_FILES, newest_checkpoint, verify_reference
+from midol.runs import CRASH_EXIT, CRASH_ENV, REFERENCE_FILES, newest_checkpoint, verify_reference
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = dict(os.environ, OMP_NUM_THREADS='1', PYTHONHASHSEED='0')
@@ -190,12 +190,13 @@ def test_an_evaluation_ended_between_its_writes_resumes_without_redoing_work(tmp
 REFERENCE = """
 import sys
 from pathlib import Path
-from midol.pretrain import start_run, finish_run, run_config, save_reference
+from midol.pretrain import start_run, finish_run, run_config
+from midol.runs import save_reference
 out, dest = Path(sys.argv[1]), Path(sys.argv[2])
 for seed in (0, 1):        # two finished (untrained) runs of the tiny preset: the second replaces the first's reference
     run = start_run(run_config('tiny', 'dino', str(out / f'seed{seed}'), seed=seed)); run.history.log(dict(step=1, epoch=0, loss=1.))
     finish_run(run, wall=1., n_images=0)
-    save_reference(out / f'seed{seed}', dest)
+    save_reference(out / f'seed{seed}', dest, run_config('tiny', 'dino', seed=seed))
 """
 
 

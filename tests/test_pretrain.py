@@ -5,7 +5,8 @@ import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pandas as pd, pytest, torch
 from safetensors.torch import load_file
-from midol.pretrain import resolve_config, pretrain, RunLock
+from midol.pretrain import resolve_config, pretrain
+from midol.runs import RunLock
 from midol.testing import write_medmnist, write_image_folder, write_manifest
 
 ROOT = Path(__file__).resolve().parent.parent

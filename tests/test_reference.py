@@ -1,7 +1,7 @@
 """Reference runs (issue 15): `tools/make_reference.py` copies finished runs into reference folders with SHA-256
 checksums; the 03 driver with `use_reference True` installs one instead of training and draws the figures of a real
 run; a corrupted file is refused by name; an installed run is what the reproduction, the evaluation and the figures
-read as a finished run. The unit checks live in nbs/03_pretrain.ipynb."""
+read as a finished run. The unit checks live in nbs/02f_runs.ipynb and nbs/03_pretrain.ipynb."""
 import json, os, shutil, subprocess, sys
 from pathlib import Path
 import pandas as pd, pytest, torch
@@ -9,8 +9,8 @@ from midol.synthmed import MODALITIES
 from midol.figures import (plot_knn, plot_losses, plot_routing, plot_usage, read_run, routing_by_modality, run_features,
                            run_images, run_layout)
 from midol.model import VARIANTS
-from midol.pretrain import (CHECKPOINT_FILES, CHECKSUMS, REFERENCE_FILES, ReferenceError, finish_run, install_reference,
-                            pretrain, reference_dir, resolve_config, run_config, save_run, start_run, verify_reference)
+from midol.pretrain import finish_run, pretrain, reference_dir, resolve_config, run_config, save_run, start_run
+from midol.runs import CHECKPOINT_FILES, CHECKSUMS, REFERENCE_FILES, ReferenceError, install_reference, verify_reference
 from midol.reproduce import ablation_encoders, install_ablation_references, pretrain_state
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,7 +61,7 @@ def test_tool_keeps_checkpoints_when_asked(references, tmp_path):
     r = make_reference(references / 'runs', tmp_path / 'reference', '--checkpoint')
     assert r.returncode == 0, r.stderr[-3000:]
     assert sorted(verify_reference(tmp_path / 'reference' / 'tiny-moe')) == sorted(REFERENCE_FILES + CHECKPOINT_FILES)
-    install_reference('tiny', 'moe', tmp_path / 'run', tmp_path / 'reference')
+    install_reference(reference_dir('tiny', 'moe', tmp_path / 'reference'), tmp_path / 'run', run_config('tiny', 'moe', str(tmp_path / 'run')))
     R, nmi = routing_by_modality(tmp_path / 'run', 4)
     assert len(R) == len(MODALITIES) and 0 <= nmi <= 1
 
@@ -75,7 +75,7 @@ def test_tool_keeps_every_seed_asked_for(tmp_path):
     names = sorted(f'tiny-{v}{s}' for v in VARIANTS for s in ('', '-seed1'))
     assert sorted(p.name for p in (tmp_path / 'reference').iterdir()) == names
     seed1 = run_config('tiny', 'dino', str(tmp_path / 'out'), seed=1)
-    summary = install_reference('tiny', 'dino', tmp_path / 'out', tmp_path / 'reference', seed1)
+    summary = install_reference(reference_dir('tiny', 'dino', tmp_path / 'reference', 1), tmp_path / 'out', seed1)
     assert summary == json.loads((tmp_path / 'runs' / 'pretrain' / 'tiny-dino-seed1' / 'summary.json').read_text())
 
 
@@ -107,7 +107,7 @@ def test_corrupted_reference_is_refused_by_name(references, tmp_path):
     enc = root / 'tiny-dino' / 'encoder.safetensors'
     data = bytearray(enc.read_bytes()); data[-1] ^= 1; enc.write_bytes(bytes(data))              # one bit flipped
     with pytest.raises(ReferenceError, match=r'encoder\.safetensors is corrupt .*make_reference\.py tiny'):
-        install_reference('tiny', 'dino', tmp_path / 'out', root)
+        install_reference(reference_dir('tiny', 'dino', root), tmp_path / 'out', run_config('tiny', 'dino', str(tmp_path / 'out')))
     assert not (tmp_path / 'out' / 'summary.json').exists()                             # nothing installed
     (root / 'tiny-dino' / 'history.csv').unlink()
     with pytest.raises(ReferenceError, match=r'history\.csv is missing'): verify_reference(root / 'tiny-dino')

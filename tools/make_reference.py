@@ -16,7 +16,8 @@ from pathlib import Path
 from midol.data import project_root
 from midol.medmnist import save_medmnist_reference
 from midol.model import VARIANTS
-from midol.pretrain import PRESETS, read_checksums, reference_dir, save_reference
+from midol.pretrain import PRESETS, reference_dir, run_config
+from midol.runs import read_checksums, save_reference
 
 
 def report(dest:Path):
@@ -32,7 +33,7 @@ def make_references(preset:str, runs_dir=None, root=None, checkpoint:bool=False,
     for variant in VARIANTS:
         for seed in range(seeds):
             dest = reference_dir(preset, variant, root, seed)
-            save_reference(runs / dest.name, dest, checkpoint)   # the run folder has the reference's name
+            save_reference(runs / dest.name, dest, run_config(preset, variant, seed=seed), checkpoint)   # the run folder has the reference's name
             report(dest); done.append(dest)
     return done
 
