@@ -19,7 +19,8 @@ Then a modality check: logistic regression on the random-conv features tells the
 
 --design FILE: a Python file run inside `midol.synthmed` before the data is rendered; it may redefine renderers of
                version 3 (`RENDERERS_V3[name] = ...`). This is how the designs of the search were tried before the
-               chosen one went into the generator (then nbs/01_data.ipynb, now nbs/01a_synthmed.ipynb); the files are kept in benchmarks/synthmed_v3_designs/.
+               chosen one went into the generator (then nbs/01_data.ipynb, now nbs/01a_synthmed.ipynb); the files left the tree
+               after the search (commit 35b48d4 holds them; figures/cpu/tables/tuning_log.md records what each changed).
 Writes /tmp/gate/NAME/gate.json, benchmarks/synthmed_v3_gate/NAME.csv, and appends a row to the "Third search" table of figures/cpu/tables/tuning_log.md.
 """
 import argparse, json, os, time
