@@ -614,6 +614,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                               'midol.tables.verdict_lines': ('tables.html#verdict_lines', 'midol/tables.py'),
                               'midol.tables.wide_table': ('tables.html#wide_table', 'midol/tables.py'),
                               'midol.tables.with_ranks': ('tables.html#with_ranks', 'midol/tables.py'),
+                              'midol.tables.write_layout': ('tables.html#write_layout', 'midol/tables.py'),
                               'midol.tables.write_paper_table': ('tables.html#write_paper_table', 'midol/tables.py'),
                               'midol.tables.write_table': ('tables.html#write_table', 'midol/tables.py')},
             'midol.tasks': { 'midol.tasks._fracs': ('tasks.html#_fracs', 'midol/tasks.py'),

@@ -143,16 +143,16 @@ def pretrain_params(preset:str, variant:str, data:str, # data: 'medmnist:<files 
 MEDMNIST_V2_BASELINES = [  # (row, flag, ACC %, AUC %): MedMNIST v2 (Yang et al., Sci. Data 2023), Table 3, test split
     ('ResNet-18 (28)', 'pneumoniamnist', 85.4, 94.4), ('auto-sklearn', 'pneumoniamnist', 85.5, 94.2),
     ('ResNet-18 (28)', 'retinamnist', 52.4, 71.7), ('auto-sklearn', 'retinamnist', 51.5, 69.0),
-    ('ResNet-18 (28)', 'breastmnist', 86.3, 90.1)]
+    ('ResNet-18 (28)', 'breastmnist', 86.3, 90.1), ('auto-sklearn', 'breastmnist', 80.3, 83.6)]
 BASELINE_SUFFIX = ' [MedMNIST v2]'   # marks the published rows in our tables
 
 def published_rows(flags,          # the datasets of the table, by flag
                    protocols=(None,), # one copy per protocol of the table
                   )->pd.DataFrame: # aggregate()'s columns: encoder, dataset, protocol, metric, mean, std, n, p, mark
     "MedMNIST v2's published rows for these datasets, as rows of an aggregated results table (no std: one number each)."
-    rows = [dict(encoder=r + BASELINE_SUFFIX, dataset=f, protocol=pr, metric=m, mean=v, std=np.nan, n=1, p=np.nan, mark='')
+    rows = [dict(encoder=r + BASELINE_SUFFIX, dataset=f, protocol=pr, metric=m, mean=v, std=np.nan, n=1, p=np.nan, mark='', source='published')
             for r, f, acc, auc in MEDMNIST_V2_BASELINES if f in set(flags) for pr in protocols for m, v in (('ACC', acc), ('AUC', auc))]
-    return pd.DataFrame(rows, columns=['encoder', 'dataset', 'protocol', 'metric', 'mean', 'std', 'n', 'p', 'mark'])
+    return pd.DataFrame(rows, columns=['encoder', 'dataset', 'protocol', 'metric', 'mean', 'std', 'n', 'p', 'mark', 'source'])
 
 # %% ../nbs/06b_medmnist.ipynb #335b76d0
 def write_table3(results:pd.DataFrame, # rows of results.csv

@@ -18,7 +18,7 @@ __all__ = ['ABLATION_ROWS', 'REFERENCE_ROWS', 'TABLE2_ROWS', 'MD', 'TEX', 'CLAIM
            'OTHER_BLOCKS', 'QUOTED_P', 'ttest', 'ttest_from_stats', 'sig_mark', 'per_pretraining_seed', 'aggregate',
            'with_ranks', 'format_cell', 'wide_table', 'markdown_text', 'latex_text', 'write_table', 'compare',
            'claim_verdicts', 'verdict_lines', 'detectable_difference', 'seeds_needed', 'variant_seed',
-           'claim_quantities', 'paper_data_dir', 'load_paper_table', 'paper_dataset', 'paper_layout',
+           'claim_quantities', 'paper_data_dir', 'load_paper_table', 'paper_dataset', 'paper_layout', 'write_layout',
            'write_paper_table', 'audit_marks', 'audit_quoted']
 
 # %% ../nbs/04b_tables.ipynb #d164fd33
@@ -270,12 +270,12 @@ def paper_layout(results:pd.DataFrame, # rows of results.csv, or aggregate()'s o
                  protocol=None,        # keep this protocol (needed when results hold several per dataset)
                  modalities=None,      # {dataset: modality} for datasets the registry does not know
                  paper=None,           # the paper's table (default: load_paper_table(table))
-                )->pd.DataFrame:       # long: block, row, dataset, metric, mean, std, mark, source ('ours' or 'paper')
-    "Your results beside the paper's rows for the datasets both share, each dataset in its modality block."
+                )->pd.DataFrame:       # long: block, row, dataset, metric, mean, std, mark, source ('ours', 'published' or 'paper')
+    "Your results (and rows a `source` column marks as published) beside the paper's rows, each dataset in its modality block."
     agg = _one_protocol(results if 'mean' in results else aggregate(results), protocol)
     where = {d: paper_dataset(d, modalities) for d in agg.dataset.unique()}
     ours = agg.assign(block=[where[d][0] for d in agg.dataset], dataset=[where[d][1] or d for d in agg.dataset],
-                      row=agg.encoder, source='ours')
+                      row=agg.encoder, source=agg['source'].fillna('ours') if 'source' in agg else 'ours')  # rows may say 'published'
     paper = load_paper_table(table) if paper is None else paper
     theirs = (paper[paper.dataset.isin(ours.dataset)]                                   # the paper's rows, shared datasets only
               .assign(row=lambda p: p.row + ' (paper)', block=lambda p: p.modality, source='paper'))
@@ -285,14 +285,11 @@ def paper_layout(results:pd.DataFrame, # rows of results.csv, or aggregate()'s o
     return both.assign(block='Table 5') if table == 'table5' else both
 
 # %% ../nbs/04b_tables.ipynb #313badef
-def write_paper_table(results:pd.DataFrame, # rows of results.csv, or aggregate()'s output
-                      table:str='table3',   # 'table3' (a table per modality block) or 'table5' (one table)
-                      path_stem=None,       # writes <stem>.md, <stem>.tex (every block) and <stem>.csv (long) when given
-                      protocol=None, modalities=None, # as paper_layout
-                      caption:str='',
-                     )->dict:               # block -> wide Markdown cells
-    "Your results laid out as the paper's Table 3 or Table 5, beside the paper's numbers for the datasets both share."
-    layout = paper_layout(results, table, protocol, modalities)
+def write_layout(layout:pd.DataFrame, # paper_layout's long table (or the .csv it was written to)
+                 path_stem=None,      # writes <stem>.md, <stem>.tex (every block) and <stem>.csv (long) when given
+                 caption:str='',
+                )->dict:              # block -> wide Markdown cells
+    "A paper layout as Markdown cells per block, and when `path_stem` is given as .md, .tex and .csv files."
     blocks = {b: with_ranks(g) for b, g in layout.groupby('block', sort=False)}
     md = {b: wide_table(g, MD) for b, g in blocks.items()}
     if path_stem is not None:
@@ -302,6 +299,15 @@ def write_paper_table(results:pd.DataFrame, # rows of results.csv, or aggregate(
         stem.with_suffix('.tex').write_text(''.join(latex_text(wide_table(g, TEX), f'{caption} {b}'.strip()) for b, g in blocks.items()))
         layout.to_csv(stem.with_suffix('.csv'), index=False)
     return md
+
+def write_paper_table(results:pd.DataFrame, # rows of results.csv, or aggregate()'s output
+                      table:str='table3',   # 'table3' (a table per modality block) or 'table5' (one table)
+                      path_stem=None,       # writes <stem>.md, <stem>.tex (every block) and <stem>.csv (long) when given
+                      protocol=None, modalities=None, # as paper_layout
+                      caption:str='',
+                     )->dict:               # block -> wide Markdown cells
+    "Your results laid out as the paper's Table 3 or Table 5, beside the paper's numbers for the datasets both share."
+    return write_layout(paper_layout(results, table, protocol, modalities), path_stem, caption)
 
 # %% ../nbs/04b_tables.ipynb #8eb7d27f
 def audit_marks(df:pd.DataFrame, # a paper table (load_paper_table)
