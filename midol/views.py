@@ -11,8 +11,9 @@ import torch.nn.functional as F
 from .data import IMAGENET_MEAN, IMAGENET_STD
 
 # %% auto #0
-__all__ = ['MULTICROP_PRESETS', 'random_resized_crop', 'grayscale', 'adjust_brightness', 'adjust_contrast', 'adjust_saturation',
-           'rgb_to_hsv', 'hsv_to_rgb', 'adjust_hue', 'gaussian_blur', 'solarize', 'Augmentation', 'MultiCrop']
+__all__ = ['MULTICROP_PRESETS', 'crop_boxes', 'resized_crop', 'box_theta', 'random_resized_crop', 'grayscale',
+           'adjust_brightness', 'adjust_contrast', 'adjust_saturation', 'rgb_to_hsv', 'hsv_to_rgb', 'adjust_hue',
+           'gaussian_blur', 'solarize', 'Augmentation', 'MultiCrop']
 
 # %% ../nbs/01c_views.ipynb #28750be2
 def _rand(n:int, lo:float, hi:float, generator=None, device=None)->torch.Tensor:
@@ -20,13 +21,12 @@ def _rand(n:int, lo:float, hi:float, generator=None, device=None)->torch.Tensor:
     return lo + (hi - lo) * torch.rand(n, generator=generator, device=device)
 
 # %% ../nbs/01c_views.ipynb #c6a23071
-def random_resized_crop(x:torch.Tensor,      # images [B,C,H,W] float
-                        size:int,            # output side in pixels
-                        scale=(0.08, 1.0),   # range of the crop's area fraction
-                        ratio=(3 / 4, 4 / 3),# range of the crop's aspect ratio (width / height)
-                        flip:float=0.5,      # probability of a horizontal flip
-                        generator=None)->torch.Tensor:
-    "Per-sample random resized crops (and flips) of a batch in one `grid_sample`: [B,C,size,size]."
+def crop_boxes(x:torch.Tensor,       # images [B,C,H,W] (their shape and device are used)
+               scale=(0.08, 1.0),    # range of the crop's area fraction
+               ratio=(3 / 4, 4 / 3), # range of the crop's aspect ratio (width / height)
+               flip:float=0.5,       # probability of a horizontal flip
+               generator=None)->torch.Tensor: # theta [B,2,3], output -> input coordinates in [-1, 1]
+    "Per-sample random crop boxes and flips as the affine maps theta_b that `resized_crop` samples."
     B, _, H, W = x.shape
     area = _rand(B, *scale, generator, x.device)
     r = torch.exp(_rand(B, math.log(ratio[0]), math.log(ratio[1]), generator, x.device))
@@ -35,9 +35,38 @@ def random_resized_crop(x:torch.Tensor,      # images [B,C,H,W] float
     cy = (2 * torch.rand(B, generator=generator, device=x.device) - 1) * (1 - h)
     f = torch.where(torch.rand(B, generator=generator, device=x.device) < flip, -1., 1.).to(x.device)
     zero = torch.zeros_like(w)
-    theta = torch.stack([torch.stack([f * w, zero, cx], 1), torch.stack([zero, h, cy], 1)], 1)  # [B,2,3]
-    grid = F.affine_grid(theta.to(x.dtype), (B, x.shape[1], size, size), align_corners=False)  # [B,size,size,2]
+    return torch.stack([torch.stack([f * w, zero, cx], 1), torch.stack([zero, h, cy], 1)], 1)  # [B,2,3]
+
+# %% ../nbs/01c_views.ipynb #228c250d
+def resized_crop(x:torch.Tensor,     # images [B,C,H,W] float
+                 theta:torch.Tensor, # crop maps [B,2,3] (see `crop_boxes`)
+                 size:int,           # output side in pixels
+                )->torch.Tensor:     # [B,C,size,size]
+    "Sample the box theta_b of every image bilinearly onto a size x size grid, in one `grid_sample`."
+    grid = F.affine_grid(theta.to(x.dtype), (x.shape[0], x.shape[1], size, size), align_corners=False)  # [B,size,size,2]
     return F.grid_sample(x, grid, mode='bilinear', padding_mode='reflection', align_corners=False)
+
+# %% ../nbs/01c_views.ipynb #9af46b51
+def box_theta(box:torch.Tensor,    # boxes in pixels [B,4]: top, left, height, width (torchvision's order)
+              H:int, W:int,        # image height and width in pixels
+              flip:torch.Tensor|None=None, # bool [B]: flip the crop horizontally (None: no flip)
+             )->torch.Tensor:      # theta [B,2,3]
+    "The crop maps theta_b of boxes given in pixels."
+    top, left, h, w = box.to(torch.float32).unbind(1)                                        # [B] each
+    f = 1 - 2 * flip.float() if flip is not None else torch.ones_like(w)
+    zero = torch.zeros_like(w)
+    return torch.stack([torch.stack([f * w / W, zero, (2 * left + w) / W - 1], 1),
+                        torch.stack([zero, h / H, (2 * top + h) / H - 1], 1)], 1)           # [B,2,3]
+
+# %% ../nbs/01c_views.ipynb #563984a9
+def random_resized_crop(x:torch.Tensor,      # images [B,C,H,W] float
+                        size:int,            # output side in pixels
+                        scale=(0.08, 1.0),   # range of the crop's area fraction
+                        ratio=(3 / 4, 4 / 3),# range of the crop's aspect ratio (width / height)
+                        flip:float=0.5,      # probability of a horizontal flip
+                        generator=None)->torch.Tensor:
+    "Per-sample random resized crops (and flips) of a batch in one `grid_sample`: [B,C,size,size]."
+    return resized_crop(x, crop_boxes(x, scale, ratio, flip, generator), size)
 
 # %% ../nbs/01c_views.ipynb #b4da8cc1
 def grayscale(x:torch.Tensor)->torch.Tensor:
