@@ -39,8 +39,8 @@ reproduce: install ## every table and figure: make reproduce PRESET=cpu JOBS=2 (
 lab: install       ## open the notebooks in JupyterLab
 	$(BIN)/jupyter lab --ServerApp.root_dir=. nbs/index.ipynb
 
-docs: install      ## every notebook of nbs/ and solutions/, with its outputs, as static HTML in docs/ (open docs/index.html)
-	$(BIN)/python tools/make_docs.py docs
+docs: install      ## the documentation site in docs/ (Sphinx + MyST-NB, offline; open docs/index.html): every notebook with its stored outputs, API pages, search
+	$(BIN)/python tools/build_docs.py docs
 
 clean-runs:
 	rm -rf runs

@@ -82,7 +82,7 @@ def test_the_copy_is_in_sync_and_links_no_solution(copy):
 
 
 def test_the_copys_docs_have_no_solution_pages(copy):
-    assert 'solutions' not in load_tool('make_docs').notebooks(copy)
+    assert 'solutions' not in load_tool('build_docs').notebooks(copy)
 
 
 def test_the_copy_passes_its_exercise_tests(copy):

@@ -63,7 +63,7 @@ def build(out_dir, root=ROOT, docs:bool=False)->list[str]:
             nb = unlink_solutions(json.loads((root / rel).read_text(encoding='utf-8')))
             write_notebook(strip_09(nb) if rel == 'nbs/09_exercises.ipynb' else nb, target)
         else: shutil.copy2(root / rel, target)
-    if docs: subprocess.run([sys.executable, 'tools/make_docs.py', 'docs'], cwd=out_dir, check=True)
+    if docs: subprocess.run([sys.executable, 'tools/build_docs.py', 'docs'], cwd=out_dir, check=True)
     return written
 
 
