@@ -1,9 +1,8 @@
 """Issue 25: "Run All" in JupyterLab runs every cell, the exercises included (JupyterLab ignores the `skip-execution`
 tag). Each concept notebook is executed top to bottom with nbclient told to skip nothing: no cell may raise, every
 unanswered exercise prints `not answered yet`, and no prediction prints its numbers before `reveal = True`.
-`01_data` is marked slow: it renders and checks thousands of SynthMed-5 images (its Run All took 58-64 s on
-2026-12-06 with the data cache of `data/cache/` filled, one torch thread, load 3-6; longer when its images must be
-rendered first, not measured here). The other four took 77 s together at load 3-4 (00: 25 s, 02b: 22 s, 02c: 12 s,
+`01c_views` (the exercises on the views) is marked slow: its Run All took 54 s on 2026-12-07, one torch thread, at
+load 5-7 (it times multi-crop at 224 px). The other four took 77 s together at load 3-4 (00: 25 s, 02b: 22 s, 02c: 12 s,
 02d: 18 s) and 161 s at load 8-12."""
 import json, time
 from pathlib import Path
@@ -47,5 +46,5 @@ def test_run_all_goes_through_the_exercises(stem):
 
 
 @pytest.mark.slow
-def test_run_all_01_data():
-    check_exercises(run_all('01_data'))
+def test_run_all_01c_views():
+    check_exercises(run_all('01c_views'))
