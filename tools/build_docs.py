@@ -201,7 +201,7 @@ def stage(src: Path, root=ROOT) -> dict:
         rank = {n: i for i, n in enumerate(order)}
         sols = sorted(sections['solutions'], key=lambda p: (rank.get(p.stem.removesuffix('_solutions'), 99), p.stem))
         sidebar["Teachers' solutions"] = [f'solutions/{p.stem}' for p in sols]
-    sidebar['API reference'] = ['api/index'] + [f'api/{m}' for m, _ in modules]
+    sidebar['API reference'] = ['Modules and their notebooks <api/index>'] + [f'api/{m}' for m, _ in modules]
     sidebar['Repository pages'] = md_pages
     index = (SITE / 'index.md').read_text(encoding='utf-8')
     (src / 'index.md').write_text(index + '\n' + ''.join(toctree(c, e) for c, e in sidebar.items()), encoding='utf-8')
@@ -212,11 +212,13 @@ def build(out=ROOT / 'docs', root=ROOT, src=None, quiet=True) -> Path:
     "Stage the sources and run Sphinx into `out`; returns the path of the index page."
     out, src = Path(out).resolve(), Path(src or root / 'build' / 'docs-src').resolve()
     stage(src, root)
-    if out.exists(): shutil.rmtree(out)
+    html = src / '_build' / 'html'                            # MyST-NB writes beside the output folder: keep it in src
     pages = ','.join(('index.md', 'nbs/*.ipynb', 'solutions/*.ipynb', 'api/*.md') + PAGES_MD + TABLES_MD)
     cmd = [sys.executable, '-m', 'sphinx', '-b', 'html', '-c', str(root / 'site'), '-d', str(src / '.doctrees'),
-           '-D', f'include_patterns={pages}', str(src), str(out)] + (['-q'] if quiet else [])
+           '-D', f'include_patterns={pages}', str(src), str(html)] + (['-q'] if quiet else [])
     subprocess.run(cmd, check=True, cwd=root, env={**os.environ, 'PYTHONPATH': str(root)})
+    if out.exists(): shutil.rmtree(out)
+    shutil.move(html, out)
     return out / 'index.html'
 
 
