@@ -11,24 +11,26 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 from safetensors.torch import save as safetensors_bytes
 from fastcore.script import call_parse, bool_arg
-from .synthmed import SYNTHMED_VERSION
+from .synthmed import SYNTHMED_VERSION, MODALITIES
+from .registry import PRETRAIN
 from .data import SynthMed5, PretrainData, project_root, preprocess, IMAGENET_MEAN, IMAGENET_STD
 from .views import MultiCrop, MULTICROP_PRESETS, Augmentation
 from .loaders import open_pretrain_source
 from .dist import setup_distributed
-from .model import MIDoL, model_config, backbone_spec, VARIANTS, FIDELITIES
+from .model import MIDoL, model_config, backbone_spec, VARIANTS, FIDELITIES, ROUTING_PRIORS
 from .metrics import routing_summary, knn_by_modality
 from .runs import (atomic_write, remove_stale_temporaries, previous_checkpoint, save_checkpoint, newest_checkpoint,
-                        rng_state, History, RunLock, strict_json, config_diff, run_name)
+                        rng_state, History, RunLock, strict_json, config_diff, run_name, LATER_SETTINGS)
 from .schedules import run_schedules, apply_schedules, seed_step
 
 # %% auto #0
-__all__ = ['CROP_KEYS', 'PRESETS', 'CLI_FLAGS', 'resolve_config', 'build_model', 'pretrain_dataset', 'epoch_batches',
-           'steps_per_epoch', 'param_groups', 'clip_gradients', 'freeze_last_layer', 'checkpoint_state', 'autocast_for',
-           'NonFiniteLoss', 'check_finite', 'log_values', 'plain_views', 'multicrop', 'ordered_batches',
-           'teacher_outputs', 'summarize', 'Run', 'start_run', 'optimizer_step', 'train_step', 'record_step',
-           'checkpoint_due', 'save_run', 'write_encoder', 'finish_run', 'pretrain', 'run_config', 'check_resumable',
-           'reference_dir', 'parse_overrides', 'main']
+__all__ = ['CROP_KEYS', 'PRESETS', 'PAPER_MIX', 'BALANCES', 'ROUTING_SETTINGS', 'CLI_FLAGS', 'mix_counts', 'resolve_config',
+           'build_model', 'pretrain_dataset', 'epoch_batches', 'balanced_order', 'source_batches', 'steps_per_epoch',
+           'param_groups', 'clip_gradients', 'freeze_last_layer', 'checkpoint_state', 'autocast_for', 'NonFiniteLoss',
+           'check_finite', 'log_values', 'plain_views', 'multicrop', 'ordered_batches', 'teacher_outputs', 'summarize',
+           'Run', 'start_run', 'optimizer_step', 'train_step', 'record_step', 'checkpoint_due', 'save_run',
+           'write_encoder', 'finish_run', 'pretrain', 'run_config', 'check_resumable', 'reference_dir',
+           'parse_overrides', 'main']
 
 # %% ../nbs/03_pretrain.ipynb #a0fb4a4f
 CROP_KEYS = ('n_global', 'n_local', 'global_size', 'local_size', 'global_scale', 'local_scale')  # from MULTICROP_PRESETS
@@ -38,6 +40,7 @@ _COMMON = dict(fidelity='paper', data='synthmed', n_per_modality=2000, n_val=300
                momentum=0.996, clip_grad=3.0, clip_mode='norm', freeze_last_layer_epochs=0, precision='bf16',
                ckpt_every=200, num_workers=4, num_experts=5, drop_path_rate=0.1, seed=0,
                model_settings={}, augmentation={},  # ModelConfig overrides; Augmentation fields
+               **LATER_SETTINGS,  # routing_prior, prior_*, balance, mix: imbalanced modalities (see "Imbalanced modalities")
                data_version=SYNTHMED_VERSION)       # SynthMed-5's generator: a run or reference of an older one is stale
 
 def _preset(crops:str, **settings)->dict:
@@ -57,6 +60,22 @@ PRESETS = {
                         weight_decay_end=0.4, clip_mode='param', freeze_last_layer_epochs=1, precision='fp16',
                         num_experts=4, out_dim=65536),
 }
+
+# %% ../nbs/03_pretrain.ipynb #a64b29c0
+PAPER_MIX = {m: sum(s.images for s in PRETRAIN if s.modality == m) for m in MODALITIES}  # Table 1's images per modality
+BALANCES = ('none', 'source')  # the pretraining sampler: shuffled, or each batch drawn equally from every modality
+
+def mix_counts(mix,                # 'balanced', 'paper', or one share per modality (in the order of MODALITIES)
+               n_per_modality,     # the preset's images per modality (an int; or counts, with mix='balanced')
+              )->int|list:         # SynthMed-5's n_per_modality for the training split
+    "Training images per SynthMed-5 modality for `mix`: n each, Table 1's shares of 5n, or given shares of 5n."
+    if mix == 'balanced': return n_per_modality
+    shares = list(PAPER_MIX.values()) if mix == 'paper' else mix
+    if isinstance(shares, str) or len(shares) != len(MODALITIES) or min(shares) <= 0:
+        raise ValueError(f"mix must be 'balanced', 'paper' or {len(MODALITIES)} positive shares in the order {MODALITIES}, got {mix!r}")
+    if not isinstance(n_per_modality, int): raise ValueError(f"mix={mix!r} needs an integer n_per_modality, got {n_per_modality!r}")
+    total = np.asarray(shares, float) / sum(shares) * n_per_modality * len(MODALITIES)
+    return [int(round(x)) for x in total]
 
 # %% ../nbs/03_pretrain.ipynb #29623b94
 def _check_choice(name, value, valid):
@@ -81,14 +100,21 @@ def resolve_config(preset:str='cpu',   # one of PRESETS
     for k in ('epochs', 'batch_size', 'num_experts', 'n_global'):
         if int(cfg[k]) < 1: raise ValueError(f"{k} must be a positive integer, got {cfg[k]!r}")
     if cfg['n_global'] > 2 and cfg['variant'] != 'dino': warnings.warn("more than 2 global views: the teacher sees all of them")
+    _check_choice('routing_prior', cfg['routing_prior'], ROUTING_PRIORS); _check_choice('balance', cfg['balance'], BALANCES)
+    if cfg['data'] == 'synthmed': mix_counts(cfg['mix'], cfg['n_per_modality'])   # refuses a bad mix now, not at the data
+    elif cfg['mix'] != 'balanced': raise ValueError(f"mix={cfg['mix']!r} draws SynthMed-5 only; data={cfg['data']!r} comes as it is")
     return cfg
 
 # %% ../nbs/03_pretrain.ipynb #b870d122
+ROUTING_SETTINGS = ('routing_prior', 'prior_lambda', 'prior_floor', 'prior_momentum')  # preset keys passed to the model
+
 def build_model(cfg:dict)->MIDoL:
-    "The student/teacher model of a resolved configuration."
+    "The student/teacher model of a resolved configuration (a run's config.json from before the routing settings too)."
+    routing = {k: cfg.get(k, LATER_SETTINGS[k]) for k in ROUTING_SETTINGS}
     return MIDoL(model_config(fidelity=cfg['fidelity'], variant=cfg['variant'], arch=cfg['arch'],
                               img_size=cfg['img_size'], num_experts=cfg['num_experts'], out_dim=cfg['out_dim'],
-                              n_global=cfg['n_global'], drop_path_rate=cfg['drop_path_rate'], **cfg.get('model_settings', {})))
+                              n_global=cfg['n_global'], drop_path_rate=cfg['drop_path_rate'],
+                              **{**routing, **cfg.get('model_settings', {})}))
 
 # %% ../nbs/03_pretrain.ipynb #03a98f0e
 _DATA_KINDS = "'synthmed', a manifest CSV, a folder <root>/<modality>/..., or 'medmnist:<folder>'"
@@ -99,13 +125,19 @@ def pretrain_dataset(cfg:dict, # resolved settings: data, img_size, seed, n_per_
     "The dataset named by `cfg['data']`, images at `cfg['img_size']`."
     data, size = str(cfg['data']), cfg['img_size']
     if data == 'synthmed':
-        n = {'train': cfg['n_per_modality'], 'val': cfg['n_val'], 'test': cfg['n_test']}[split]
+        n = {'train': mix_counts(cfg.get('mix', 'balanced'), cfg['n_per_modality']), 'val': cfg['n_val'], 'test': cfg['n_test']}[split]
         return SynthMed5(split, size=size, n_per_modality=n, seed=cfg['seed'], version=cfg['data_version'])
     if not data.startswith('medmnist:') and not Path(data).exists():
         raise FileNotFoundError(f"data={data!r} does not exist; expected {_DATA_KINDS}")
     return open_pretrain_source(data, size, split if data.startswith('medmnist:') or split != 'train' else None)
 
 # %% ../nbs/03_pretrain.ipynb #b33658ad
+def _load(data:PretrainData, idx:list, batch_size:int, num_workers:int):
+    "Yield the uint8 batches of consecutive `batch_size` chunks of `idx`, read here or by worker processes."
+    chunks = [idx[i:i + batch_size] for i in range(0, len(idx), batch_size)]
+    if num_workers == 0: yield from map(data.batch, chunks)
+    else: yield from DataLoader(chunks, batch_size=None, num_workers=num_workers, collate_fn=data.batch)
+
 def epoch_batches(data:PretrainData,
                   batch_size:int, # per process
                   epoch:int, seed:int,
@@ -115,10 +147,32 @@ def epoch_batches(data:PretrainData,
     "Yield the uint8 image batches [B,3,S,S] of one epoch for this rank, from batch `start` on."
     sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=True)
     sampler.set_epoch(epoch)
-    idx = list(sampler)[start * batch_size: len(sampler) // batch_size * batch_size]
-    chunks = [idx[i:i + batch_size] for i in range(0, len(idx), batch_size)]
-    if num_workers == 0: yield from map(data.batch, chunks)
-    else: yield from DataLoader(chunks, batch_size=None, num_workers=num_workers, collate_fn=data.batch)
+    yield from _load(data, list(sampler)[start * batch_size: len(sampler) // batch_size * batch_size], batch_size, num_workers)
+
+# %% ../nbs/03_pretrain.ipynb #b372a777
+def balanced_order(modality:torch.Tensor, # int64 [N] modality (source) of each image
+                   batch:int,             # images per global batch (batch_size × world)
+                   n_batches:int,         # batches in the epoch
+                   seed:int, epoch:int,
+                  )->torch.Tensor:        # int64 [n_batches, batch] image indices
+    "Batches that draw every modality equally; each modality cycles through reshuffles of its images."
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    groups = [torch.nonzero(modality == m).flatten() for m in modality.unique()]  # K × [n_m]
+    k = len(groups)
+    counts = torch.full((n_batches, k), batch // k)                                      # [n_batches, K]
+    counts[torch.arange(n_batches)[:, None], (torch.arange(n_batches)[:, None] + torch.arange(batch % k)) % k] += 1
+    streams = [torch.cat([grp[torch.randperm(len(grp), generator=g)] for _ in range(-(-int(c.sum()) // len(grp)))])
+               for grp, c in zip(groups, counts.T)]                                      # K × [≥ Σ counts]
+    ends = counts.cumsum(0)                                                              # [n_batches, K]
+    rows = [torch.cat([streams[m][ends[t, m] - counts[t, m]:ends[t, m]] for m in range(k)]) for t in range(n_batches)]
+    return torch.stack([r[torch.randperm(batch, generator=g)] for r in rows])           # [n_batches, batch]
+
+def source_batches(data:PretrainData, batch_size:int, epoch:int, seed:int, # as epoch_batches
+                   start:int=0, rank:int=0, world:int=1, num_workers:int=0):
+    "Yield this rank's uint8 batches [B,3,S,S] of one epoch, every global batch drawn equally from the modalities."
+    n_batches = len(data) // world // batch_size
+    order = balanced_order(data.modality, batch_size * world, n_batches, seed, epoch)   # [n_batches, B·world]
+    yield from _load(data, order.view(n_batches, world, batch_size)[start:, rank].flatten().tolist(), batch_size, num_workers)
 
 # %% ../nbs/03_pretrain.ipynb #d6a7d260
 def steps_per_epoch(n:int, # images in the dataset
@@ -174,7 +228,7 @@ def check_finite(out:dict, step:int):
                                 "checkpoint was kept (lower the learning rate or use precision='fp32')")
 
 # %% ../nbs/03_pretrain.ipynb #9e64d801
-_USAGE = (('expert_usage', 'usage'), ('expert_usage_student', 'usage_student'))  # model output -> history column prefix
+_USAGE = (('expert_usage', 'usage'), ('expert_usage_student', 'usage_student'), ('expert_mass', 'mass'))  # model output -> history column prefix
 
 def log_values(out:dict, world:int=1)->dict:
     "The loss terms and expert usages of a step as floats, averaged over ranks when distributed."
@@ -366,7 +420,8 @@ def pretrain(cfg:dict,            # resolved settings (resolve_config)
         bar = tqdm(total=len(run.schedules['lr']), initial=run.step, desc=cfg['variant'], disable=not (progress and rank == 0))
         t0, n_images = time.time(), 0
         for epoch in range(run.step // epoch_steps, cfg['epochs']):
-            for x in epoch_batches(run.data, batch, epoch, cfg['seed'], run.step - epoch * epoch_steps, rank, run.world, cfg['num_workers']):
+            batches = source_batches if cfg.get('balance', 'none') == 'source' else epoch_batches
+            for x in batches(run.data, batch, epoch, cfg['seed'], run.step - epoch * epoch_steps, rank, run.world, cfg['num_workers']):
                 out = train_step(run, x, epoch)
                 n_images += x.shape[0] * run.world
                 row = record_step(run, out, epoch); bar.update(1); bar.set_postfix(loss=f"{row['loss']:.3f}")

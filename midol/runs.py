@@ -10,10 +10,10 @@ import numpy as np, torch
 
 # %% auto #0
 __all__ = ['CRASH_ENV', 'CRASH_EXIT', 'CRASH_DIR_ENV', 'CKPT_MAGIC', 'REFERENCE_FILES', 'CHECKPOINT_FILES', 'CHECKSUMS',
-           'crash_point', 'atomic_write', 'remove_stale_temporaries', 'previous_checkpoint', 'save_checkpoint',
-           'CheckpointError', 'load_checkpoint', 'rng_state', 'newest_checkpoint', 'History', 'OutDirBusy', 'RunLock',
-           'strict_json', 'run_name', 'write_checksums', 'read_checksums', 'recover_reference', 'ReferenceError',
-           'verify_reference', 'config_diff', 'atomic_copy', 'save_reference', 'install_reference']
+           'LATER_SETTINGS', 'crash_point', 'atomic_write', 'remove_stale_temporaries', 'previous_checkpoint',
+           'save_checkpoint', 'CheckpointError', 'load_checkpoint', 'rng_state', 'newest_checkpoint', 'History',
+           'OutDirBusy', 'RunLock', 'strict_json', 'run_name', 'write_checksums', 'read_checksums', 'recover_reference',
+           'ReferenceError', 'verify_reference', 'config_diff', 'atomic_copy', 'save_reference', 'install_reference']
 
 # %% ../nbs/02f_runs.ipynb #ddb05fef
 CRASH_ENV, CRASH_EXIT = 'MIDOL_CRASH_AT', 75  # the test hook's environment variable, and the exit status of a crash it causes
@@ -274,10 +274,13 @@ def verify_reference(path)->dict: # file name -> SHA-256 of every file the refer
 
 # %% ../nbs/02f_runs.ipynb #bd703eab
 _RESUME_FREE = {'out_dir', 'num_workers', 'ckpt_every'}  # settings that may change between a run and its resumption
+LATER_SETTINGS = dict(routing_prior='uniform', prior_lambda=10.0, prior_floor=0.25, prior_momentum=0.99,  # added to the
+                      balance='none', mix='balanced')  # presets after runs were saved: a config.json without one had this value
 
 def config_diff(cfg:dict, old:dict)->list:
     "Settings of `cfg` whose value differs in `old` (a saved config.json), ignoring those free to change on resume."
-    return sorted(k for k in cfg if k not in _RESUME_FREE and json.dumps(old.get(k), default=str) != json.dumps(cfg[k], default=str))
+    was = lambda k: old.get(k, LATER_SETTINGS.get(k))  # a setting added later: the value older runs had
+    return sorted(k for k in cfg if k not in _RESUME_FREE and json.dumps(was(k), default=str) != json.dumps(cfg[k], default=str))
 
 # %% ../nbs/02f_runs.ipynb #c820a457
 def atomic_copy(src, dst): # files

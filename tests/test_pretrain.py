@@ -126,3 +126,28 @@ def test_papermill_driver_on_medmnist_files(tmp_path):
     _strict_json(out / 'summary.json')
     for f in ('losses', 'expert_usage', 'routing', 'knn'):
         for ext in ('png', 'pdf'): assert (out / f'{f}.{ext}').stat().st_size > 0, f
+
+
+def test_imbalance_settings_from_the_command_line_are_recorded(tmp_path):
+    "routing_prior, its strength and floor, balance='source' and mix='paper' through --overrides, in config.json and history."
+    settings = {'routing_prior': 'ema', 'prior_floor': 0.5, 'balance': 'source', 'mix': 'paper'}
+    out = tmp_path / 'run'
+    r = subprocess.run(_cli('--preset', 'tiny', '--epochs', 1, '--out-dir', out, '--overrides', json.dumps(settings)),
+                       env=ENV, cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    cfg = json.loads((out / 'config.json').read_text())
+    assert {k: cfg[k] for k in settings} == settings and cfg['model']['routing_prior'] == 'ema' and cfg['model']['prior_floor'] == 0.5
+    assert {f'mass_{i}' for i in range(5)} <= set(pd.read_csv(out / 'history.csv').columns)   # the plan's expert masses
+    _strict_json(out / 'summary.json')
+
+
+def test_papermill_driver_takes_routing_overrides(tmp_path):
+    "The driver's -p overrides reaches the model and the run's config.json."
+    out = tmp_path / 'run'
+    r = subprocess.run([str(Path(PY).parent / 'papermill'), '-k', 'python3', '--cwd', 'nbs', 'nbs/03_pretrain.ipynb',
+                        str(tmp_path / 'executed.ipynb'), '-p', 'preset', 'tiny', '-p', 'epochs', '1', '-p', 'out_dir', str(out),
+                        '-p', 'overrides', '{"routing_prior": "unbalanced", "prior_lambda": 3.0}'],
+                       cwd=ROOT, env=ENV, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    cfg = json.loads((out / 'config.json').read_text())
+    assert (cfg['routing_prior'], cfg['prior_lambda'], cfg['model']['routing_prior'], cfg['model']['prior_lambda']) == ('unbalanced', 3.0, 'unbalanced', 3.0)
