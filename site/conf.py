@@ -35,6 +35,7 @@ default_role = 'py:obj'          # `name` in a docstring links to its API entry 
 html_theme = 'sphinx_book_theme'
 html_static_path = ['_static']
 html_css_files = ['midol.css']
+html_js_files = ['search-math.js']
 html_theme_options = {
     'home_page_in_toc': True,
     'show_toc_level': 2,

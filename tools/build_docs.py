@@ -202,7 +202,7 @@ def stage(src: Path, root=ROOT) -> dict:
         sols = sorted(sections['solutions'], key=lambda p: (rank.get(p.stem.removesuffix('_solutions'), 99), p.stem))
         sidebar["Teachers' solutions"] = [f'solutions/{p.stem}' for p in sols]
     sidebar['API reference'] = ['Modules and their notebooks <api/index>'] + [f'api/{m}' for m, _ in modules]
-    sidebar['Repository pages'] = md_pages
+    sidebar['Repository pages'] = [f'README <{p}>' if p == 'README' else p for p in md_pages]   # its title is midol's
     index = (SITE / 'index.md').read_text(encoding='utf-8')
     (src / 'index.md').write_text(index + '\n' + ''.join(toctree(c, e) for c, e in sidebar.items()), encoding='utf-8')
     return sidebar
