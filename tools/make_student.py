@@ -1,24 +1,35 @@
 """Write the students' copy of the repository (`make student`): the committed files without the teachers' answers.
 
 Usage: `python tools/make_student.py [OUT_DIR] [--docs]` (default `student/`, which git ignores). The copy holds every
-file git tracks except:
-- `solutions/` (the reference solutions) and this tool's own outputs (`student/`, `docs/`);
-- in `nbs/09_exercises.ipynb`, the notes and tests under each checker, which hold the reference answers (a correct
-  function per checker and the derivations' closed forms): the students' copy keeps the title, the exported checkers
-  (so `midol/exercises.py` is unchanged and in sync) and a note that says what was left out;
-- links from the notebooks' markdown to the solutions notebooks, which become plain text.
-The exercise cells of the concept notebooks are already blank stubs. With `--docs` it also renders the copy's HTML
-pages into OUT_DIR/docs (no solution pages: there is no `solutions/` to render).
+file git tracks except the teachers' own:
+- `solutions/` (the reference solutions, with nbgrader's solution and hidden-test markers) and `classroom/` (the
+  script that computes the checkers' stored results, and the grading flow);
+- the tests that need the answers (`tests/test_student.py`, `tests/test_exercise_answers.py`, `tests/test_grading.py`);
+- this tool's own outputs (`student/`, `docs/`).
+The concept notebooks with graded exercises are nbgrader's release (`classroom/grade.py release`): each exercise's stub
+in an answer cell and its check in a locked test cell, the hidden tests removed, so that a submitted notebook can be
+autograded. The checkers' notebook `09_exercises` is copied as it is: its checkers hold the answers only as stored
+numbers (`midol/exercise_cases.json`). Links from the notebooks' markdown to the solutions notebooks become plain text,
+and the README's teaching paragraph speaks to the students. With `--docs` it also renders the copy's HTML pages into
+OUT_DIR/docs (no solution pages: there is no `solutions/` to render).
 """
-import json, re, shutil, subprocess, sys
+import importlib.util, json, re, shutil, subprocess, sys, tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LEFT_OUT = ('solutions/', 'student/', 'docs/')
+LEFT_OUT = ('solutions/', 'classroom/', 'student/', 'docs/', 'tests/test_student.py', 'tests/test_exercise_answers.py',
+            'tests/test_grading.py')
 SOLUTION_LINK = re.compile(r'\[([^\]]*)\]\((?:\.\./)?solutions/[^)]*\)')
-NOTE_09 = ("This is the students' copy of the checkers' notebook: it keeps the exported checkers, which grade on hidden "
-           "cases and hold none of the answers. The notes and tests that work each checker through a correct answer are "
-           "in the teachers' copy of the repository.")
+STUDENT_TEACHING = (
+    "This is the students' copy of midol, made by the teacher with `make student`. `nbs/teaching.ipynb` is the course "
+    "plan: three 90-minute sessions on laptops without a GPU, the sections to run and each notebook's measured run time "
+    "on a 2-core CPU; `make lab` opens the notebooks in JupyterLab. Every concept notebook ends with exercises: write "
+    "your function where the stub says `...  # your code`, then run the `check_…` cell under it, which runs your "
+    "function on fixed cases, compares its results with stored ones and prints a line starting with `correct` or says "
+    "what is wrong (\"Run All\" runs through the exercises: an unanswered one prints `not answered yet`). Some exercises "
+    "ask you to write what the library already has: while their check runs, those library functions refuse to help. "
+    "Hand in the notebooks as they are, with their cells in place: the teacher grades them with nbgrader. The pages in "
+    "`docs/` work offline. ")
 
 
 def tracked(root=ROOT)->list[str]:
@@ -31,38 +42,52 @@ def keep(path:str)->bool:
     return not path.startswith(LEFT_OUT)
 
 
-def strip_09(nb:dict)->dict:
-    "The checkers' notebook without its notes and tests: title, `default_exp`, the exported cells and one note."
-    cells, title = nb['cells'], nb['cells'][0]
-    exported = [c for c in cells if c['cell_type'] == 'code' and ''.join(c['source']).lstrip().startswith(('#| export', '#| default_exp'))]
-    note = {'cell_type': 'markdown', 'id': 'students-copy-note', 'metadata': {}, 'source': [NOTE_09]}
-    return {**nb, 'cells': [title, note] + exported}
-
-
 def unlink_solutions(nb:dict)->dict:
     "Markdown links to the solutions notebooks as plain text."
     for cell in (c for c in nb['cells'] if c['cell_type'] == 'markdown'):
-        cell['source'] = [SOLUTION_LINK.sub(r'\1', line) for line in cell['source']]
+        source = cell['source'] if isinstance(cell['source'], list) else [cell['source']]
+        cell['source'] = [SOLUTION_LINK.sub(r'\1', line) for line in source]
     return nb
+
+
+def student_readme(text:str)->str:
+    "The README for students: the teaching paragraph rewritten for them, no mention of the teachers' `solutions/`."
+    text = re.sub(r"(## Teaching\n\n).*?(To skip the pretraining)", lambda m: m[1] + STUDENT_TEACHING + m[2], text, count=1, flags=re.S)
+    text = re.sub(r" ?\((?:reference )?solutions in `solutions/`\)", '', text)
+    return re.sub(r",? and the teachers' `solutions/`", '', text)
 
 
 def write_notebook(nb:dict, target:Path):
     target.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + '\n', encoding='utf-8')
 
 
+def released(root=ROOT)->dict:
+    "nbgrader's release of the concept notebooks (built in a temporary course): name -> notebook."
+    spec = importlib.util.spec_from_file_location('grade', root / 'classroom' / 'grade.py')
+    grade = importlib.util.module_from_spec(spec); spec.loader.exec_module(grade)
+    with tempfile.TemporaryDirectory() as course:
+        return {p.name: json.loads(p.read_text(encoding='utf-8')) for p in grade.release(Path(course) / 'course', root)}
+
+
 def build(out_dir, root=ROOT, docs:bool=False)->list[str]:
     "Write the students' copy into `out_dir` (replaced if it exists); returns the relative paths written."
     out_dir = Path(out_dir).resolve()
     if out_dir == root.resolve() or root.resolve().is_relative_to(out_dir): raise ValueError(f'refusing to replace {out_dir}')
+    release = released(root)
     if out_dir.exists(): shutil.rmtree(out_dir)
     written = [p for p in tracked(root) if keep(p)]
     for rel in written:
         target = out_dir / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         if rel.startswith('nbs/') and rel.endswith('.ipynb'):
-            nb = unlink_solutions(json.loads((root / rel).read_text(encoding='utf-8')))
-            write_notebook(strip_09(nb) if rel == 'nbs/09_exercises.ipynb' else nb, target)
+            name = Path(rel).name
+            nb = release[name] if rel == f'nbs/{name}' and name in release else json.loads((root / rel).read_text(encoding='utf-8'))
+            write_notebook(unlink_solutions(nb), target)
+        elif rel == 'README.md': target.write_text(student_readme((root / rel).read_text(encoding='utf-8')), encoding='utf-8')
         else: shutil.copy2(root / rel, target)
+    clean = Path(sys.executable).parent / 'nbdev-clean'
+    if release and clean.exists():   # the released notebooks in nbdev's clean form (nbgrader's metadata is kept)
+        subprocess.run([str(clean)], cwd=out_dir, check=True, capture_output=True)
     if docs: subprocess.run([sys.executable, 'tools/build_docs.py', 'docs'], cwd=out_dir, check=True)
     return written
 
