@@ -147,6 +147,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'midol.exercises._refuser': ('exercises.html#_refuser', 'midol/exercises.py'),
                                  'midol.exercises._resolve': ('exercises.html#_resolve', 'midol/exercises.py'),
                                  'midol.exercises._same': ('exercises.html#_same', 'midol/exercises.py'),
+                                 'midol.exercises._same_function': ('exercises.html#_same_function', 'midol/exercises.py'),
                                  'midol.exercises._stored': ('exercises.html#_stored', 'midol/exercises.py'),
                                  'midol.exercises.as_numbers': ('exercises.html#as_numbers', 'midol/exercises.py'),
                                  'midol.exercises.cases': ('exercises.html#cases', 'midol/exercises.py'),
