@@ -8,7 +8,10 @@ seed). For each finished run, `collect` reads the saved checkpoint and computes,
 of the teacher router's top-1 expert on the training images (as the run's summary) and on the test split, the cap
 `midol.routing.max_routing_nmi` for the training mix on equal experts, the expert usage, the routing matrix, and the
 fine-class accuracy of logistic regression (C picked on the validation split) and weighted k-NN (k 20) on the teacher's
-pooled features, per modality, then averaged over the modalities. Per-run numbers are cached in the run folder
+pooled features, per modality, then averaged over the modalities. The routing NMI is that of the router's own top-1
+expert on clean images, whose usage is not held at 1/N (Sinkhorn balances the teacher's plan within training batches,
+not the router), so the table also gives the cap at the usage the router reached, which no routing with that usage
+can pass. Per-run numbers are cached in the run folder
 (`imbalance_eval.json`). It writes, per dataset, `tables/imbalance_<dataset>.{csv,md}` and `imbalance_<dataset>.png`
 (routing matrices of seed 0 side by side, and routing NMI per option with the cap as a line) into `figures/cpu`
 (SynthMed-5 with Table 1's mix) and `figures/medmnist-cpu` (the MedMNIST files).
@@ -73,10 +76,11 @@ def evaluate_run(run:Path)->dict:
         logreg[name] = logreg_probe(f)['metrics']['ACC']
         knn[name] = knn_protocol(f)['metrics']['ACC']
     r_tr, r_te = out['train'][1], out['test'][1]
+    usage = (torch.bincount(r_tr, minlength=n_exp).float() / len(r_tr)).numpy()   # [N] the router's own top-1 shares
     res = dict(run=run.name, modalities=list(ds['train'].modalities), train_counts=train_counts, n_experts=n_exp,
                routing_nmi_train=routing_nmi(ds['train'].modality, r_tr), routing_nmi_test=routing_nmi(ds['test'].modality, r_te),
-               cap_train=max_routing_nmi(train_counts, [1] * n_exp),
-               expert_usage=(torch.bincount(r_tr, minlength=n_exp).float() / len(r_tr)).tolist(),
+               cap_train=max_routing_nmi(train_counts, [1] * n_exp), cap_at_usage=max_routing_nmi(train_counts, usage[usage > 0]),
+               expert_usage=usage.tolist(),
                routing_matrix=routing_matrix(r_tr, ds['train'].modality, n_exp, n_mod).tolist(),
                logreg_acc=logreg, knn_acc=knn, logreg_acc_mean=float(np.mean(list(logreg.values()))),
                knn_acc_mean=float(np.mean(list(knn.values()))),
@@ -110,7 +114,8 @@ def summary_table(runs:pd.DataFrame)->pd.DataFrame:
         g = runs[runs.option == option].sort_values('seed')
         usage = np.mean(np.stack(g.expert_usage.map(np.asarray)), 0)
         rows.append({'option': option, 'seeds': len(g), 'routing NMI (train)': pm(g.routing_nmi_train),
-                     'cap (equal experts)': f'{g.cap_train.iloc[0]:.3f}', 'routing NMI (test)': pm(g.routing_nmi_test),
+                     'cap (equal experts)': f'{g.cap_train.iloc[0]:.3f}', 'cap at the measured usage': pm(g.cap_at_usage),
+                     'routing NMI (test)': pm(g.routing_nmi_test),
                      'expert usage (train, mean)': ' / '.join(f'{u:.2f}' for u in usage),
                      'logreg ACC % (mean over modalities)': pm(g.logreg_acc_mean), 'k-NN ACC % (mean)': pm(g.knn_acc_mean),
                      'pretraining wall (s, mean)': f'{g.wall_seconds.mean():.0f}'})
@@ -138,7 +143,7 @@ def draw_runs(runs:pd.DataFrame, title:str, out:Path):
     ax = axes[-1]
     for k, option in enumerate(options):
         g = runs[runs.option == option]
-        ax.bar(k, g.routing_nmi_train.mean(), color=f'C{k}', alpha=.6)
+        ax.bar(k, g.routing_nmi_train.mean(), color=f'C{OPTIONS.index(option)}', alpha=.6)
         ax.plot([k] * len(g), g.routing_nmi_train, 'k.', ms=5)
     ax.axhline(runs.cap_train.iloc[0], color='r', ls='--', lw=1, label=f'cap {runs.cap_train.iloc[0]:.2f}')
     ax.set(xticks=range(len(options)), xticklabels=options, ylim=(0, 1), ylabel='routing NMI (training images)')
