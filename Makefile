@@ -52,8 +52,16 @@ medmnist: install  ## the real-data recipe on every MedMNIST 2-D file of a folde
 	$(BIN)/papermill -k python3 --cwd nbs nbs/06b_medmnist.ipynb runs/06b_medmnist-$(PRESET).ipynb -p folder $(abspath $(DATA)) -p preset $(PRESET) -p jobs $(JOBS)
 
 .PHONY: student
-student: install   ## the students' copy in student/ (git ignores it): no solutions/, no answers in the checkers' notebook, its HTML pages in student/docs
+student: install   ## the students' copy in student/ (git ignores it): nbgrader's release of the exercises, no solutions/ or classroom/, its HTML pages in student/docs
 	$(BIN)/python tools/make_student.py student --docs
+
+.PHONY: grade release
+release: install   ## the nbgrader course of the exercises in runs/grading (release/exercises/ holds the students' notebooks)
+	$(BIN)/python classroom/grade.py release runs/grading
+
+grade: install     ## autograde the students' notebooks with nbgrader: make grade SUBMISSIONS=<folder of <student>/<notebook>.ipynb>; writes runs/grading/grades.csv
+	@test -n "$(SUBMISSIONS)" || { echo "give the folder of submissions: make grade SUBMISSIONS=<folder>/<student>/<notebook>.ipynb"; exit 2; }
+	$(BIN)/python classroom/grade.py grade $(abspath $(SUBMISSIONS)) runs/grading
 
 outputs: install   ## execute every notebook and store its outputs in nbs/ (drivers on the committed runs): make outputs MEDMNIST=<folder> [NBS="02b_routing 05_figures"]
 	@test -f runs/pretrain/cpu-midol/checkpoint.pt || $(MAKE) demo
