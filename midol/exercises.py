@@ -16,7 +16,7 @@ __all__ = ['ENTROPY_ADVICE', 'ENTROPY_SHORTCUTS', 'CONDITIONAL_MI_ADVICE', 'COND
            'SOLARIZE_ADVICE', 'SOLARIZE_SHORTCUTS', 'CONTRAST_ADVICE', 'COVERAGE_ADVICE', 'WHOLE_IMAGE',
            'SINKHORN_STEP_ADVICE', 'L_ROUTE_ADVICE', 'TEACHER_PROBS_ADVICE', 'CENTER_UPDATE_ADVICE', 'DINO_LOSS_ADVICE',
            'EMA_ADVICE', 'HALF_LIFE_ADVICE', 'DISPATCH_ADVICE', 'decode', 'cases', 'ShortcutRefused', 'run_student',
-           'NotAnswered', 'as_numbers', 'diagnose', 'judge', 'refused', 'passed', 'grader', 'check_cases',
+           'NotAnswered', 'as_numbers', 'diagnose', 'judge', 'refused', 'passed', 'grader', 'run_cases',
            'check_entropy', 'check_conditional_mi', 'check_infonce', 'check_solarize', 'check_contrast',
            'check_crop_coverage', 'check_sinkhorn_step', 'check_l_route', 'check_teacher_probs', 'check_center_update',
            'check_dino_loss', 'check_ema_update', 'check_ema_half_life', 'check_teacher_dispatch']
@@ -180,7 +180,7 @@ def grader(check):  # a checker `check(fn)`
     return graded
 
 # %% ../nbs/09_exercises.ipynb #h4-024
-def check_cases(fn,              # the student's function
+def run_cases(fn,              # the student's function
                 name:str,        # the exercise: its stored cases
                 forbidden:tuple, # import paths the exercise forbids
                 advice:dict,     # mistake name -> advice, in the order they are tried
@@ -205,7 +205,7 @@ ENTROPY_SHORTCUTS = ('midol.information.entropy', 'scipy.stats.entropy', 'torch.
 def check_entropy(fn, # the student's `fn(n) -> float`: entropy in nats of the distribution n / n.sum() of a table of counts `n` (numpy)
                  ):
     "Grade `fn` on five stored tables of counts, zeros and joint tables included."
-    check_cases(fn, 'entropy', ENTROPY_SHORTCUTS, ENTROPY_ADVICE,
+    run_cases(fn, 'entropy', ENTROPY_SHORTCUTS, ENTROPY_ADVICE,
                 nonfinite_hint="0 log 0 counts as 0: drop the empty cells (n = 0) before taking the log.",
                 hint="Divide the counts by their total N, then H = −Σ p log p over every entry of the table, natural log.")
 
@@ -225,7 +225,7 @@ CONDITIONAL_MI_SHORTCUTS = tuple(f'midol.information.{f}' for f in (
 def check_conditional_mi(fn, # the student's `fn(p_xyz) -> float`: I(X;Y|Z) in nats of a table p[x, y, z] (numpy)
                         ):
     "Grade `fn` on five stored three-variable tables."
-    check_cases(fn, 'conditional_mi', CONDITIONAL_MI_SHORTCUTS, CONDITIONAL_MI_ADVICE,
+    run_cases(fn, 'conditional_mi', CONDITIONAL_MI_SHORTCUTS, CONDITIONAL_MI_ADVICE,
                 nonfinite_hint="Terms with p(x, y, z) = 0 contribute 0: skip them before taking logs.",
                 hint="Check the two conditional entropies one at a time against a table you can work by hand, e.g. Z = X xor Y.")
 
@@ -242,7 +242,7 @@ INFONCE_ADVICE = {
 def check_infonce(fn, # the student's `fn(scores) -> float`: the symmetric InfoNCE estimate in nats of a [K, K] critic matrix (numpy)
                  ):
     "Grade `fn` on three stored critic matrices, one with scores near 1000."
-    check_cases(fn, 'infonce', ('midol.information.infonce',), INFONCE_ADVICE,
+    run_cases(fn, 'infonce', ('midol.information.infonce',), INFONCE_ADVICE,
                 nonfinite_hint="exp overflowed: subtract each row's (or column's) maximum before exponentiating (or use scipy.special.logsumexp).",
                 hint="Each direction: log K + the mean over i of the log-softmax of the diagonal entry (i, i), along rows, then along columns.")
 
@@ -278,7 +278,7 @@ CONTRAST_ADVICE = {
 def check_contrast(fn, # the student's `fn(x, y) -> f`: factors f [B] such that y = adjust_contrast(x, f), images [B, 3, H, W]
                   ):
     "Grade `fn` on a stored pair (x, y): it must recover each image's contrast factor."
-    check_cases(fn, 'contrast', (), CONTRAST_ADVICE, atol=1e-3,
+    run_cases(fn, 'contrast', (), CONTRAST_ADVICE, atol=1e-3,
                 hint="Compare the deviations of y from its mean with those of x from its mean, image by image.")
 
 # %% ../nbs/09_exercises.ipynb #h4-042
@@ -311,7 +311,7 @@ SINKHORN_STEP_ADVICE = {
 def check_sinkhorn_step(fn, # the student's `fn(q, r) -> tensor`: one Sinkhorn iteration of a positive plan q [B, N] toward expert shares r [N]
                        ):
     "Grade `fn` on two stored plans and expert shares: columns scaled to r, then rows to 1/B."
-    check_cases(fn, 'sinkhorn_step', ('midol.routing.sinkhorn_knopp', 'midol.routing.sinkhorn_released'), SINKHORN_STEP_ADVICE,
+    run_cases(fn, 'sinkhorn_step', ('midol.routing.sinkhorn_knopp', 'midol.routing.sinkhorn_released'), SINKHORN_STEP_ADVICE,
                 hint="After the column step column i should sum to r[i], and after the row step every row to exactly 1/B: print q.sum(0) and q.sum(1).")
 
 # %% ../nbs/09_exercises.ipynb #h4-048
@@ -351,7 +351,7 @@ TEACHER_PROBS_ADVICE = {
 def check_teacher_probs(fn, # the student's `fn(t, center, temp) -> H [n]`: entropy of each row of the teacher's q, outputs t [n, K], centre c [1, K], τ_t
                        ):
     "Grade the entropies of DINO's teacher q = softmax((t − c) / τ_t), row by row, at τ_t = 0.5, 0.04 and 5."
-    check_cases(fn, 'teacher_probs', ENTROPY_SHORTCUTS, TEACHER_PROBS_ADVICE, atol=1e-5,
+    run_cases(fn, 'teacher_probs', ENTROPY_SHORTCUTS, TEACHER_PROBS_ADVICE, atol=1e-5,
                 nonfinite_hint="q can hold probabilities that underflow to 0 at a small τ_t: 0 log 0 counts as 0 (clamp before the log, or use log_softmax).",
                 hint="Per row: q = softmax((t − c) / τ_t) over the K prototypes, then −Σ_k q_k log q_k.")
 
@@ -368,7 +368,7 @@ CENTER_UPDATE_ADVICE = {
 def check_center_update(fn, # the student's `fn(center, t, m, n) -> centre`: center [1, K] after n updates on the same outputs t [B, K]
                        ):
     "Grade the centre after n EMA updates on the same teacher outputs, at three stored (m, n)."
-    check_cases(fn, 'center_update', ('midol.dino.DINOLoss.update_center', 'midol.dino.DINOLoss.forward'), CENTER_UPDATE_ADVICE, atol=1e-5,
+    run_cases(fn, 'center_update', ('midol.dino.DINOLoss.update_center', 'midol.dino.DINOLoss.forward'), CENTER_UPDATE_ADVICE, atol=1e-5,
                 hint="Each update shrinks the centre's gap to the batch mean by the same factor; apply that n times at once.")
 
 # %% ../nbs/09_exercises.ipynb #h4-057
@@ -384,7 +384,7 @@ DINO_LOSS_ADVICE = {
 def check_dino_loss(fn, # the student's `fn(s, t, center, n_global, student_temp, teacher_temp) -> ce [V_t, V_s]`
                    ):
     "Grade the per-pair DINO cross-entropies on stored outputs of 2 global + 3 local views of 3 images, K = 6."
-    check_cases(fn, 'dino_loss', ('midol.dino.DINOLoss.forward',), DINO_LOSS_ADVICE, atol=1e-5,
+    run_cases(fn, 'dino_loss', ('midol.dino.DINOLoss.forward',), DINO_LOSS_ADVICE, atol=1e-5,
                 hint="Entry [g, v] is the mean over the images of −Σ_k q_k log p_k, q from teacher view g and p from student view v.")
 
 # %% ../nbs/09_exercises.ipynb #h4-060

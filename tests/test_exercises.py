@@ -13,7 +13,7 @@ import torch
 import midol.exercises as exercises
 
 ROOT = Path(__file__).resolve().parents[1]
-CHECKERS = sorted(n for n in exercises.__all__ if n.startswith('check_') and n != 'check_cases')
+CHECKERS = sorted(n for n in exercises.__all__ if n.startswith('check_'))
 ADVICE = {'entropy': exercises.ENTROPY_ADVICE, 'conditional_mi': exercises.CONDITIONAL_MI_ADVICE,
           'infonce': exercises.INFONCE_ADVICE, 'solarize': exercises.SOLARIZE_ADVICE, 'contrast': exercises.CONTRAST_ADVICE,
           'crop_coverage': exercises.COVERAGE_ADVICE, 'sinkhorn_step': exercises.SINKHORN_STEP_ADVICE,
