@@ -140,6 +140,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'midol.evaluate.synthmed_tasks': ('evaluate.html#synthmed_tasks', 'midol/evaluate.py')},
             'midol.exercises': { 'midol.exercises.NotAnswered': ('exercises.html#notanswered', 'midol/exercises.py'),
                                  'midol.exercises.ShortcutRefused': ('exercises.html#shortcutrefused', 'midol/exercises.py'),
+                                 'midol.exercises._code_key': ('exercises.html#_code_key', 'midol/exercises.py'),
                                  'midol.exercises._difference': ('exercises.html#_difference', 'midol/exercises.py'),
                                  'midol.exercises._flat': ('exercises.html#_flat', 'midol/exercises.py'),
                                  'midol.exercises._mlp': ('exercises.html#_mlp', 'midol/exercises.py'),

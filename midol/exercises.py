@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_exercises.ipynb #h4-002
 from __future__ import annotations
-import contextlib, copy, functools, importlib, importlib.resources, inspect, json, math
+import contextlib, copy, functools, importlib, importlib.resources, inspect, json, math, types
 from types import SimpleNamespace
 from unittest import mock
 import numpy as np
@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 
 # %% auto #0
-__all__ = ['ENTROPY_ADVICE', 'ENTROPY_SHORTCUTS', 'CONDITIONAL_MI_ADVICE', 'CONDITIONAL_MI_SHORTCUTS', 'INFONCE_ADVICE',
+__all__ = ['STORED', 'ENTROPY_ADVICE', 'ENTROPY_SHORTCUTS', 'CONDITIONAL_MI_ADVICE', 'CONDITIONAL_MI_SHORTCUTS', 'INFONCE_ADVICE',
            'SOLARIZE_ADVICE', 'SOLARIZE_SHORTCUTS', 'CONTRAST_ADVICE', 'COVERAGE_ADVICE', 'WHOLE_IMAGE',
            'SINKHORN_STEP_ADVICE', 'L_ROUTE_ADVICE', 'TEACHER_PROBS_ADVICE', 'CENTER_UPDATE_ADVICE', 'DINO_LOSS_ADVICE',
            'EMA_ADVICE', 'HALF_LIFE_ADVICE', 'DISPATCH_ADVICE', 'decode', 'cases', 'ShortcutRefused', 'run_student',
@@ -127,25 +127,29 @@ def _resolve(path:str):  # 'pkg.module.[Class.]name' -> (owner, name, the object
         except AttributeError: return None
     return None
 
+STORED = ('midol.exercises.cases', 'midol.exercises._stored')   # the stored answers: never readable from an answer
+
 def _refuser(path:str):
     name = path.rsplit('.', 2)[-2:] if path.split('.')[-2][:1].isupper() else path.rsplit('.', 1)[-1:]
     def off_limits(*args, **kwargs):
         raise ShortcutRefused(f"your function called {'.'.join(name)} ({path}): this exercise asks you to write it yourself")
     return off_limits
 
+def _code_key(code):  # a code object's names, variables and constants, nested code included; not its file, lines or bytecode
+    return (code.co_names, code.co_varnames, tuple(_code_key(c) if isinstance(c, types.CodeType) else c for c in code.co_consts))
+
 def _same_function(a, b)->bool:
     "Whether `a` is `b`, or a function of the same name compiled from the same code (a notebook's copy of a library function)."
     if a is b: return True
     ca, cb = getattr(a, '__code__', None), getattr(b, '__code__', None)
-    return (ca is not None and cb is not None and a.__name__ == b.__name__ and
-            (ca.co_code, ca.co_consts, ca.co_names) == (cb.co_code, cb.co_consts, cb.co_names))
+    return ca is not None and cb is not None and a.__name__ == b.__name__ and _code_key(ca) == _code_key(cb)
 
 @contextlib.contextmanager
 def refused(fn,             # the student's function
             paths:tuple=(), # import paths of the functions the exercise forbids
            ):
     "Run the block with each function of `paths` raising `ShortcutRefused`, where it is defined and where `fn` sees it."
-    found = {path: r for path in paths if (r := _resolve(path))}
+    found = {path: r for path in (*paths, *STORED) if (r := _resolve(path))}
     for path, (owner, name, obj) in found.items():
         if _same_function(fn, obj) or _same_function(getattr(fn, '__wrapped__', None), obj):
             raise AssertionError(f"you passed {path} itself: this exercise asks you to write it yourself")
@@ -294,7 +298,8 @@ def check_crop_coverage(fn, # the student's `fn(w, x) -> float`: probability tha
     stored = cases('crop_coverage')
     for c in stored:
         whole = WHOLE_IMAGE if c.args[0] == 1 else ''
-        judge(run_student(fn, c.case, *c.args, hint=whole), c.want, c.case, c.mistakes, COVERAGE_ADVICE, whole,
+        with refused(fn): got = run_student(fn, c.case, *c.args, hint=whole)
+        judge(got, c.want, c.case, c.mistakes, COVERAGE_ADVICE, whole,
               hint="The crop contains x when its centre lies within w of x: measure those centres inside the centres' range.")
     passed(fn, len(stored))
 
@@ -437,7 +442,7 @@ def check_ema_half_life(fn, # the student's `fn(m) -> int`: EMA updates until th
                        ):
     "Grade the EMA half-life at seven stored momenta, 0.5 to 0.9995; a known mistake is recognised over all seven."
     stored = cases('ema_half_life')
-    got = [as_numbers(run_student(fn, c.case, *c.args), c.case) for c in stored]
+    with refused(fn): got = [as_numbers(run_student(fn, c.case, *c.args), c.case) for c in stored]
     for c, n in zip(stored, got):
         if n.ndim: raise AssertionError(f"on {c.case}, wrong shape: expected a single number, got shape {n.shape}")
         if not math.isfinite(float(n)) or float(n) != math.floor(float(n)):
@@ -467,7 +472,7 @@ def check_teacher_dispatch(fn, # the student's `fn(a_t, n_global) -> tensor`: on
     "Grade the teacher's hard routing (one expert per image from its global views) on two stored routings."
     stored = cases('teacher_dispatch')
     for c in stored:
-        got = run_student(fn, c.case, *c.args)
+        with refused(fn): got = run_student(fn, c.case, *c.args)
         if isinstance(got, torch.Tensor) and got.is_floating_point() and tuple(got.shape) == c.want.shape:
             raise AssertionError(f"on {c.case}: return integer expert indices (int64, from argmax), not floats")
         judge(got, c.want, c.case, c.mistakes, DISPATCH_ADVICE, hint="One expert per image: average image i's V_t rows of a_T, then take the argmax over the experts.")

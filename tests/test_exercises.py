@@ -176,3 +176,17 @@ def test_the_checkers_hold_no_library_reference():
     "midol.exercises imports nothing from the modules whose functions the exercises ask for: it holds only numbers."
     text = (ROOT / 'midol' / 'exercises.py').read_text()
     assert not re.search(r'^from \.(information|data|views|routing|dino|model) import', text, re.M)
+
+
+def test_a_notebooks_own_copy_of_a_forbidden_function_is_refused():
+    "00_information defines midol's functions itself: inside that notebook, its own `cond_mutual_info` and `infonce` are refused too."
+    ns = {'__name__': 'nb_00_information'}
+    for cell in cells(ROOT / 'nbs' / '00_information.ipynb'):
+        if source(cell).startswith('#| export'): exec(compile(source(cell), '00_information', 'exec'), ns)
+    assert ns['cond_mutual_info'] is not __import__('midol.information').information.cond_mutual_info
+    with pytest.raises(AssertionError, match='itself: this exercise asks you to write it yourself'):
+        exercises.check_conditional_mi(ns['cond_mutual_info'])
+    symmetric = eval('lambda s: (infonce(s) + infonce(s.T)) / 2', ns)
+    with pytest.raises(AssertionError, match='called infonce'): exercises.check_infonce(symmetric)
+    lookup = eval("lambda n: next(c.want for c in cases('entropy') if (c.args[0] == n).all())", {'cases': exercises.cases})
+    with pytest.raises(AssertionError, match='called cases'): exercises.check_entropy(lookup)
