@@ -116,6 +116,7 @@ except ImportError:  # the module is also read without nbconvert (the students' 
 
 class SkipLesson(Preprocessor):
     "Tag every code cell before '## Exercises' with `lesson`, except import-only and exported cells: autograde skips them."
+    enabled = True   # nbconvert runs a registered preprocessor only when it is enabled
     def preprocess(self, nb, resources):
         for cell in nb.cells:
             if cell.cell_type == 'markdown' and cell.source.startswith('## Exercises'): break
@@ -128,6 +129,7 @@ class SkipLesson(Preprocessor):
 def _needed(code: str) -> bool:
     "An exported cell (it defines what the exercises may use) or a cell of imports only."
     if code.lstrip().startswith(('#| export', '#|export', '#| exporti')): return True
+    if re.search(r'^#\|\s*(slow|gpu|eval:\s*false)', code, re.M): return False   # cells the notebook tests skip too
     lines = [l for l in code.split('\n') if l.strip() and not l.lstrip().startswith('#')]
     return bool(lines) and all(re.match(r'(from\s+\S+\s+import\b|import\s)', l) or l.startswith((' ', '\t', ')')) for l in lines)
 
