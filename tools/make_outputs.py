@@ -51,8 +51,8 @@ def shrink_png(b64:str, limit:int=MAX_PNG)->str:
 
 
 def tidy_outputs(outputs:list)->list:
-    "Outputs as stored: PNGs within the size budget, no execution counts."
-    out = copy.deepcopy(outputs)
+    "Outputs as stored: no stderr (warnings a test provokes on purpose, kernel noise), PNGs within the budget, no counts."
+    out = [o for o in copy.deepcopy(outputs) if not (o.get('output_type') == 'stream' and o.get('name') == 'stderr')]
     for o in out:
         o.pop('execution_count', None) if o.get('output_type') != 'execute_result' else o.update(execution_count=None)
         png = o.get('data', {}).get('image/png')
