@@ -60,15 +60,16 @@ def test_the_release_gives_back_the_students_stubs(released, grade):
         for cell in answer_cells(release):
             graded += 1
             assert '...  # your code' in source(cell) and 'return' not in source(cell), source(cell)
-        joined = lambda cells: re.sub(r'\s+', '', ''.join(source(c) for c in cells).replace('#| eval: false', ''))
-        assert joined(original['cells']).replace('...#yourcode:', '#') == joined(release['cells']).replace('...#yourcode', '') \
-            or len(stubs) == 0, path.name
+        joined = lambda cells: re.sub(r'\.\.\.#yourcode:?|#', '', re.sub(r'\s+', '', ''.join(source(c) for c in cells).replace('#| eval: false', '')))
+        assert joined(original['cells']) == joined(release['cells']) and len(stubs) >= 2, path.name   # the same text, cells apart
     assert graded == 14
 
 
 @pytest.mark.slow
 def test_three_submissions_get_zero_half_and_full_marks(released, grade, tmp_path):
     "Blank, half right (7 of the 14 exercises solved) and all right: 0, 7 and 14 points, exercise by exercise."
+    # 4 min 6 s on the shared 2-core machine at load 4-5 (2026-12-07, one thread): the release, then 15 notebooks
+    # autograded, each a kernel start, its import and exported cells and its Exercises section
     course, notebooks = released
     solved = grade.answers()
     names = sorted(c['metadata']['nbgrader']['grade_id'] for p in notebooks for c in answer_cells(json.loads(p.read_text())))
