@@ -5,8 +5,9 @@
 
 The course's source notebooks are built from the teachers' tree: each concept notebook of `nbs/` whose Exercises section
 holds graded stubs (`def my_...: ...  # your code` followed by `check_...(my_...)`) becomes one nbgrader notebook in
-which each stub is split in two cells: the answer cell, with the reference solution of `solutions/` between
-`### BEGIN SOLUTION` and `### END SOLUTION`, and the graded test cell (1 point), with the visible check and the hidden
+which each stub is split in two cells: the answer cell (the function), with the reference solution of `solutions/`
+between `### BEGIN SOLUTION` and `### END SOLUTION`, and the graded test cell (1 point), with the checker's import,
+the visible check and the hidden
 test of `solutions/` between `### BEGIN HIDDEN TESTS` and `### END HIDDEN TESTS` (the checker's `.strict` form, which
 fails on a blank answer). `nbgrader generate_assignment` then clears the solutions (back to `...  # your code`) and the
 hidden tests: that release is what `make student` puts in the students' copy. `nbgrader autograde` runs the submitted
@@ -64,13 +65,15 @@ def split_stub(cell, solved: dict) -> list | None:
     name, grade_id = m.group(1), check.group(1)
     if name not in solved: raise ValueError(f"no reference solution for {name} in solutions/")
     solution, hidden = solved[name]
-    lines = code[:check.start()].rstrip('\n').split('\n')
+    lines = code[m.start():check.start()].rstrip('\n').split('\n')                # the def and its stub
+    preamble = [l for l in code[:m.start()].split('\n') if l.strip() and l.strip() != '#| eval: false']   # the checker's import
     stub = [i for i, l in enumerate(lines) if STUB.match(l)]
     if len(stub) != 1: raise ValueError(f"the stub of {name} must hold one line `...  # your code`: {code!r}")
     s = STUB.match(lines[stub[0]])
     hint = [f"{s['indent']}# {s['hint']}"] if s['hint'] else []
-    answer = '\n'.join(lines[:stub[0]] + hint + [solution] + lines[stub[0] + 1:])
-    test = '\n'.join(['#| eval: false', code[check.start():].split('\n')[0], hidden] + code[check.start():].split('\n')[1:]).rstrip('\n')
+    answer = '\n'.join(['#| eval: false'] + lines[:stub[0]] + hint + [solution] + lines[stub[0] + 1:])
+    after = code[check.start():].split('\n')
+    test = '\n'.join(['#| eval: false'] + preamble + [after[0], hidden] + after[1:]).rstrip('\n')
     return [{**cell, 'id': f'{cell.get("id", name)}-answer', 'source': answer,
              'metadata': _meta(cell, grade=False, solution=True, locked=False, grade_id=name)},
             {**cell, 'id': f'{cell.get("id", name)}-test', 'source': test,
