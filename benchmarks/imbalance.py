@@ -147,6 +147,7 @@ def draw_runs(runs:pd.DataFrame, title:str, out:Path):
         ax.plot([k] * len(g), g.routing_nmi_train, 'k.', ms=5)
     ax.axhline(runs.cap_train.iloc[0], color='r', ls='--', lw=1, label=f'cap {runs.cap_train.iloc[0]:.2f}')
     ax.set(xticks=range(len(options)), xticklabels=options, ylim=(0, 1), ylabel='routing NMI (training images)')
+    ax.tick_params(axis='x', labelrotation=30)
     ax.legend(fontsize=8, loc='lower right'); ax.set_title(title, fontsize=9)
     fig.tight_layout(); fig.savefig(out, dpi=100); plt.close(fig)
     print(f"{out}: {out.stat().st_size // 1024} KB")
