@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from midol.routing import max_routing_nmi, cap_by_imbalance
 from midol.metrics import routing_nmi, routing_matrix
-from midol.pretrain import build_model, pretrain_dataset, teacher_outputs, ordered_batches
+from midol.pretrain import build_model, pretrain_dataset, teacher_outputs
+from midol.batches import ordered_batches
 from midol.probes import logreg_probe, knn_protocol
 from midol.runs import load_checkpoint
 

@@ -8,7 +8,8 @@ The files go to a temporary folder (about 0.6 GB at 28 px) and are deleted at th
 import argparse, gc, json, tempfile, time
 from pathlib import Path
 import numpy as np, torch
-from midol.pretrain import resolve_config, start_run, epoch_batches, train_step, teacher_outputs, write_encoder, PRESETS
+from midol.batches import epoch_batches
+from midol.pretrain import resolve_config, start_run, train_step, teacher_outputs, write_encoder, PRESETS
 from midol.metrics import knn_scores
 from midol.encoders import load_encoder, extract_features
 from midol.finetune import LINEAR_PROBE_RECIPE, updated

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 import midol.pretrain as mp
+from midol.batches import steps_per_epoch
 from midol.synthmed import MODALITIES
 from midol.views import Augmentation, MultiCrop
 from midol.encoders import load_encoder
@@ -57,7 +58,7 @@ def pretrain_run(name:str, variant:str, overrides:dict)->tuple:
     cfg = mp.run_config('cpu', variant, str(out), **overrides)
     t0 = time.time()
     summary = mp.pretrain(cfg, resume=False, progress=False)
-    steps = mp.steps_per_epoch(cfg['n_per_modality'] * len(MODALITIES), cfg['batch_size']) * cfg['epochs']
+    steps = steps_per_epoch(cfg['n_per_modality'] * len(MODALITIES), cfg['batch_size']) * cfg['epochs']
     return cfg, summary, time.time() - t0, steps
 
 

@@ -15,7 +15,8 @@ from .data import index_tensor
 from .model import (create_backbone, backbone_spec, multicrop_features, model_config, teacher_routing, VARIANTS,
                          FIDELITIES, SWIN_PAPER)
 from .routing import sinkhorn_knopp, l_cst
-from .pretrain import (PRESETS, resolve_config, build_model, pretrain_dataset, epoch_batches, steps_per_epoch,
+from .batches import epoch_batches, steps_per_epoch
+from .pretrain import (PRESETS, resolve_config, build_model, pretrain_dataset,
                             param_groups, optimizer_step, clip_gradients, autocast_for, check_finite, log_values,
                             multicrop, checkpoint_state)
 from .schedules import base_lr, run_schedules, apply_schedules, seed_step

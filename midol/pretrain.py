@@ -7,12 +7,10 @@ from __future__ import annotations
 import contextlib, dataclasses, json, random, time, warnings
 from pathlib import Path
 import numpy as np, torch, torch.distributed as dist
-from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 from safetensors.torch import save as safetensors_bytes
 from fastcore.script import call_parse, bool_arg
 from .synthmed import SYNTHMED_VERSION, MODALITIES
-from .registry import PRETRAIN
 from .data import SynthMed5, PretrainData, project_root, preprocess, IMAGENET_MEAN, IMAGENET_STD
 from .views import MultiCrop, MULTICROP_PRESETS, Augmentation
 from .loaders import open_pretrain_source
@@ -22,15 +20,14 @@ from .metrics import routing_summary, knn_by_modality
 from .runs import (atomic_write, remove_stale_temporaries, previous_checkpoint, save_checkpoint, newest_checkpoint,
                         rng_state, History, RunLock, strict_json, config_diff, run_name, LATER_SETTINGS)
 from .schedules import run_schedules, apply_schedules, seed_step
+from .batches import BALANCES, mix_counts, epoch_batches, source_batches, steps_per_epoch, ordered_batches
 
 # %% auto #0
-__all__ = ['CROP_KEYS', 'PRESETS', 'PAPER_MIX', 'BALANCES', 'ROUTING_SETTINGS', 'CLI_FLAGS', 'mix_counts', 'resolve_config',
-           'build_model', 'pretrain_dataset', 'epoch_batches', 'balanced_order', 'source_batches', 'steps_per_epoch',
+__all__ = ['CROP_KEYS', 'PRESETS', 'ROUTING_SETTINGS', 'CLI_FLAGS', 'resolve_config', 'build_model', 'pretrain_dataset',
            'param_groups', 'clip_gradients', 'freeze_last_layer', 'checkpoint_state', 'autocast_for', 'NonFiniteLoss',
-           'check_finite', 'log_values', 'plain_views', 'multicrop', 'ordered_batches', 'teacher_outputs', 'summarize',
-           'Run', 'start_run', 'optimizer_step', 'train_step', 'record_step', 'checkpoint_due', 'save_run',
-           'write_encoder', 'finish_run', 'pretrain', 'run_config', 'check_resumable', 'reference_dir',
-           'parse_overrides', 'main']
+           'check_finite', 'log_values', 'plain_views', 'multicrop', 'teacher_outputs', 'summarize', 'Run', 'start_run',
+           'optimizer_step', 'train_step', 'record_step', 'checkpoint_due', 'save_run', 'write_encoder', 'finish_run',
+           'pretrain', 'run_config', 'check_resumable', 'reference_dir', 'parse_overrides', 'main']
 
 # %% ../nbs/03_pretrain.ipynb #a0fb4a4f
 CROP_KEYS = ('n_global', 'n_local', 'global_size', 'local_size', 'global_scale', 'local_scale')  # from MULTICROP_PRESETS
@@ -60,22 +57,6 @@ PRESETS = {
                         weight_decay_end=0.4, clip_mode='param', freeze_last_layer_epochs=1, precision='fp16',
                         num_experts=4, out_dim=65536),
 }
-
-# %% ../nbs/03_pretrain.ipynb #a64b29c0
-PAPER_MIX = {m: sum(s.images for s in PRETRAIN if s.modality == m) for m in MODALITIES}  # Table 1's images per modality
-BALANCES = ('none', 'source')  # the pretraining sampler: shuffled, or each batch drawn equally from every modality
-
-def mix_counts(mix,                # 'balanced', 'paper', or one share per modality (in the order of MODALITIES)
-               n_per_modality,     # the preset's images per modality (an int; or counts, with mix='balanced')
-              )->int|list:         # SynthMed-5's n_per_modality for the training split
-    "Training images per SynthMed-5 modality for `mix`: n each, Table 1's shares of 5n, or given shares of 5n."
-    if mix == 'balanced': return n_per_modality
-    shares = list(PAPER_MIX.values()) if mix == 'paper' else mix
-    if isinstance(shares, str) or len(shares) != len(MODALITIES) or min(shares) <= 0:
-        raise ValueError(f"mix must be 'balanced', 'paper' or {len(MODALITIES)} positive shares in the order {MODALITIES}, got {mix!r}")
-    if not isinstance(n_per_modality, int): raise ValueError(f"mix={mix!r} needs an integer n_per_modality, got {n_per_modality!r}")
-    total = np.asarray(shares, float) / sum(shares) * n_per_modality * len(MODALITIES)
-    return [int(round(x)) for x in total]
 
 # %% ../nbs/03_pretrain.ipynb #29623b94
 def _check_choice(name, value, valid):
@@ -130,55 +111,6 @@ def pretrain_dataset(cfg:dict, # resolved settings: data, img_size, seed, n_per_
     if not data.startswith('medmnist:') and not Path(data).exists():
         raise FileNotFoundError(f"data={data!r} does not exist; expected {_DATA_KINDS}")
     return open_pretrain_source(data, size, split if data.startswith('medmnist:') or split != 'train' else None)
-
-# %% ../nbs/03_pretrain.ipynb #b33658ad
-def _load(data:PretrainData, idx:list, batch_size:int, num_workers:int):
-    "Yield the uint8 batches of consecutive `batch_size` chunks of `idx`, read here or by worker processes."
-    chunks = [idx[i:i + batch_size] for i in range(0, len(idx), batch_size)]
-    if num_workers == 0: yield from map(data.batch, chunks)
-    else: yield from DataLoader(chunks, batch_size=None, num_workers=num_workers, collate_fn=data.batch)
-
-def epoch_batches(data:PretrainData,
-                  batch_size:int, # per process
-                  epoch:int, seed:int,
-                  start:int=0,    # index of the first batch to yield (resume)
-                  rank:int=0, world:int=1,
-                  num_workers:int=0): # worker processes decoding batches (0: in this process)
-    "Yield the uint8 image batches [B,3,S,S] of one epoch for this rank, from batch `start` on."
-    sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=True)
-    sampler.set_epoch(epoch)
-    yield from _load(data, list(sampler)[start * batch_size: len(sampler) // batch_size * batch_size], batch_size, num_workers)
-
-# %% ../nbs/03_pretrain.ipynb #b372a777
-def balanced_order(modality:torch.Tensor, # int64 [N] modality (source) of each image
-                   batch:int,             # images per global batch (batch_size × world)
-                   n_batches:int,         # batches in the epoch
-                   seed:int, epoch:int,
-                  )->torch.Tensor:        # int64 [n_batches, batch] image indices
-    "Batches that draw every modality equally; each modality cycles through reshuffles of its images."
-    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    groups = [torch.nonzero(modality == m).flatten() for m in modality.unique()]  # K × [n_m]
-    k = len(groups)
-    counts = torch.full((n_batches, k), batch // k)                                      # [n_batches, K]
-    counts[torch.arange(n_batches)[:, None], (torch.arange(n_batches)[:, None] + torch.arange(batch % k)) % k] += 1
-    streams = [torch.cat([grp[torch.randperm(len(grp), generator=g)] for _ in range(-(-int(c.sum()) // len(grp)))])
-               for grp, c in zip(groups, counts.T)]                                      # K × [≥ Σ counts]
-    ends = counts.cumsum(0)                                                              # [n_batches, K]
-    rows = [torch.cat([streams[m][ends[t, m] - counts[t, m]:ends[t, m]] for m in range(k)]) for t in range(n_batches)]
-    return torch.stack([r[torch.randperm(batch, generator=g)] for r in rows])           # [n_batches, batch]
-
-def source_batches(data:PretrainData, batch_size:int, epoch:int, seed:int, # as epoch_batches
-                   start:int=0, rank:int=0, world:int=1, num_workers:int=0):
-    "Yield this rank's uint8 batches [B,3,S,S] of one epoch, every global batch drawn equally from the modalities."
-    n_batches = len(data) // world // batch_size
-    order = balanced_order(data.modality, batch_size * world, n_batches, seed, epoch)   # [n_batches, B·world]
-    yield from _load(data, order.view(n_batches, world, batch_size)[start:, rank].flatten().tolist(), batch_size, num_workers)
-
-# %% ../nbs/03_pretrain.ipynb #d6a7d260
-def steps_per_epoch(n:int, # images in the dataset
-                    batch_size:int, world:int=1)->int: # batch_size: per process
-    "Number of full batches per epoch on each rank."
-    return (n // world) // batch_size
 
 # %% ../nbs/03_pretrain.ipynb #8d75f610
 def param_groups(model:torch.nn.Module)->list:
@@ -255,11 +187,6 @@ def multicrop(cfg:dict)->MultiCrop:
     return MultiCrop(n_global=cfg['n_global'], n_local=cfg['n_local'], global_size=cfg['global_size'],
                      local_size=cfg['local_size'], global_scale=tuple(cfg['global_scale']),
                      local_scale=tuple(cfg['local_scale']), augment=Augmentation(**cfg.get('augmentation', {})))
-
-# %% ../nbs/03_pretrain.ipynb #97d68eaa
-def ordered_batches(data:PretrainData, batch_size:int=256):
-    "Every image of `data` in index order, as uint8 batches [b,3,S,S]."
-    for i in range(0, len(data), batch_size): yield data.batch(list(range(i, min(i + batch_size, len(data)))))
 
 # %% ../nbs/03_pretrain.ipynb #1fe286cc
 @torch.no_grad()

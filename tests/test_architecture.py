@@ -7,7 +7,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # The reading order of the library: a module may import only from modules earlier in this list.
 LAYERS = ['information', 'synthmed', 'data', 'views', 'loaders', 'downstream', 'registry', 'dist', 'routing', 'dino',
-          'model', 'metrics', 'runs', 'schedules', 'pretrain',
+          'model', 'metrics', 'runs', 'schedules', 'batches', 'pretrain',
           'encoders', 'finetune', 'probes', 'floors', 'evaluate', 'tasks', 'tables', 'figures', 'reproduce', 'medmnist', 'bench', 'testing', 'exercises']
 # Imports allowed inside a function, each with its reason.
 OPTIONAL = {'tutel': 'not on PyPI: an optional MoE backend',
