@@ -1,7 +1,7 @@
 """The notebooks are committed with their outputs (`make outputs`), and those outputs cannot go stale silently: the
 driver notebooks name the commit that made them, and the others are re-run and compared by `pytest --nbval`
 (`make test`; the cells it skips and the text it ignores are in conftest.py and tests/nbval_sanitize.cfg)."""
-import base64, json, re, shutil, subprocess, sys
+import ast, base64, json, re, shutil, subprocess, sys
 from pathlib import Path
 import pytest
 
@@ -11,14 +11,30 @@ from make_outputs import DRIVERS, MAX_PNG, code_sources, committed_sources, copy
 
 NOTEBOOKS = sorted((ROOT / 'nbs').glob('*.ipynb'))
 STAMP = re.compile(r'^Outputs made at commit ([0-9a-f]{7,40}) \((\d{4}-\d\d-\d\d)\)( with uncommitted changes)?$')
-DRAWS = re.compile(r'plt\.show\(\)|save_figure\(|display\(Image\(')  # a cell that draws a figure for the reader
+
+
+def draws(src:str)->bool:
+    "Does a cell show a figure to the reader: `plt.show()`, `display(Image(...))` or a `show(...)` helper, called at top level?"
+    try: tree = ast.parse('\n'.join(l for l in src.splitlines() if not l.lstrip().startswith(('%', '!'))))
+    except SyntaxError: return False
+    todo = list(tree.body)
+    while todo:
+        n = todo.pop()
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)): continue  # definitions draw nothing yet
+        if isinstance(n, ast.Call):
+            f = ast.unparse(n.func)
+            if f in ('plt.show', 'show') or (f == 'display' and n.args and isinstance(n.args[0], ast.Call) and ast.unparse(n.args[0].func) == 'Image'):
+                return True
+        todo.extend(ast.iter_child_nodes(n))
+    return False
 
 
 def load(p): return json.loads(Path(p).read_text())
 def code_cells(nb): return [c for c in nb['cells'] if c['cell_type'] == 'code']
 def first_output_text(nb):
-    o = next(o for c in code_cells(nb) for o in c.get('outputs', []))
-    return o.get('text') or o.get('data', {}).get('text/plain', '')
+    o = next((o for c in code_cells(nb) for o in c.get('outputs', [])), {})
+    text = o.get('text') or o.get('data', {}).get('text/plain', '')
+    return ''.join(text) if isinstance(text, list) else text
 def git_history():
     r = subprocess.run(['git', 'rev-parse', '--is-shallow-repository'], cwd=ROOT, capture_output=True, text=True)
     return r.returncode == 0 and r.stdout.strip() == 'false'
@@ -31,10 +47,16 @@ def test_all_but_two_notebooks_carry_outputs():
 
 def test_every_figure_a_notebook_draws_is_an_image_output():
     missing = [f'{p.name} cell {i}' for p in NOTEBOOKS for i, c in enumerate(load(p)['cells'])
-               if c['cell_type'] == 'code' and DRAWS.search(''.join(c['source']))
+               if c['cell_type'] == 'code' and draws(''.join(c['source']))
                and not re.search(r'#\| (eval: false|export)', ''.join(c['source']))
                and not any('image/png' in o.get('data', {}) for o in c.get('outputs', []))]
     assert not missing, f'cells that draw a figure but store no image (run `make outputs`): {missing}'
+
+
+def test_draws_finds_the_cells_that_show_a_figure():
+    assert draws('fig, ax = plt.subplots()\nplt.show()') and draws("for n in names: display(Image(filename=n))")
+    assert draws('show(plot_losses(h), "fig6")') and not draws('def show(n): display(Image(filename=n))')
+    assert not draws('save_figure(fig, d, "x")') and not draws('print(1)')
 
 
 def test_image_outputs_fit_the_budget():
@@ -55,7 +77,7 @@ def test_shrink_png_meets_the_budget():
 @pytest.mark.parametrize('name', sorted(DRIVERS))
 def test_driver_outputs_name_the_commit_whose_code_made_them(name):
     nb = load(ROOT / 'nbs' / f'{name}.ipynb')
-    m = STAMP.match(first_output_text(nb).splitlines()[0])
+    m = STAMP.match((first_output_text(nb).splitlines() or [''])[0])
     assert m, f'{name}: its first output must be the stamp "Outputs made at commit ..." (run `make outputs`)'
     assert not m[3], f'{name}: its outputs were made from uncommitted code: commit, then `make outputs`'
     if not git_history(): pytest.skip('a shallow clone: the stamped commit cannot be looked up')
