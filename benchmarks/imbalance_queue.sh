@@ -4,6 +4,7 @@
 # and 2. A finished run (summary.json) is skipped, an interrupted one resumes. Outputs and logs in runs/imbalance/.
 #   nohup bash benchmarks/imbalance_queue.sh <folder of MedMNIST .npz files> > runs/imbalance/queue.log 2>&1 &
 # Then: python benchmarks/imbalance.py   (the table and figures of the runs finished so far)
+# SEEDS="1" and SEEDS="2" in two shells run two queues side by side (one thread each) without touching the same run.
 set -u
 cd "$(dirname "$0")/.."
 MEDMNIST=${1:?usage: imbalance_queue.sh <folder of MedMNIST .npz files>}
@@ -29,7 +30,7 @@ one_run() {  # dataset option seed
   echo "$(date -u +%FT%TZ) end $name rc=$? wall=$(( $(date +%s) - t0 ))s"
 }
 for pass in 1 2; do   # a second pass retries a run that failed (e.g. while the tree was being edited)
-  for seed in 0 1 2; do
+  for seed in ${SEEDS:-0 1 2}; do
     for data in synthmed-paper medmnist3; do
       for option in uniform ema unbalanced source; do one_run "$data" "$option" "$seed"; done
     done
