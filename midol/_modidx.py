@@ -343,6 +343,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'midol.medmnist.link_files': ('medmnist.html#link_files', 'midol/medmnist.py'),
                                 'midol.medmnist.medmnist_file_name': ('medmnist.html#medmnist_file_name', 'midol/medmnist.py'),
                                 'midol.medmnist.medmnist_reference_dir': ('medmnist.html#medmnist_reference_dir', 'midol/medmnist.py'),
+                                'midol.medmnist.overrides_tag': ('medmnist.html#overrides_tag', 'midol/medmnist.py'),
                                 'midol.medmnist.paper_counterparts': ('medmnist.html#paper_counterparts', 'midol/medmnist.py'),
                                 'midol.medmnist.plot_groups': ('medmnist.html#plot_groups', 'midol/medmnist.py'),
                                 'midol.medmnist.pretrain_params': ('medmnist.html#pretrain_params', 'midol/medmnist.py'),

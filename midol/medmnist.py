@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from .data import project_root
 from .loaders import MEDMNIST_MODALITY, MEDMNIST_MODALITY_NAMES, MEDMNIST_SPLITS, MedMNISTPretrain, medmnist_files
 from .runs import ReferenceError, install_reference, recover_reference, run_name, save_reference, verify_reference
-from .pretrain import reference_dir, run_config
+from .pretrain import parse_overrides, reference_dir, run_config
 from .tables import (ABLATION_ROWS, aggregate, claim_quantities, claim_verdicts, load_paper_table, variant_seed,
                           verdict_lines, write_paper_table, write_table)
 from .figures import read_run, run_features, embed_2d, new_figure
@@ -20,10 +20,10 @@ from .reproduce import machine_info, machine_line, pretrain_state
 # %% auto #0
 __all__ = ['MEDMNIST_SIZES', 'PAPER_COUNTERPARTS', 'MEDMNIST_KEYS', 'MEDMNIST_V2_BASELINES', 'BASELINE_SUFFIX',
            'medmnist_file_name', 'fetch_command', 'flag_of', 'check_medmnist_file', 'find_medmnist', 'run_modalities',
-           'run_names', 'recipe_layout', 'link_files', 'pretrain_params', 'published_rows', 'write_table3',
-           'paper_counterparts', 'seed_runs', 'routing_panels', 'sample_test_images', 'embedding_panels', 'plot_groups',
-           'recipe_claims', 'routing_lines', 'file_md5', 'supervised_lines', 'write_recipe_readme',
-           'medmnist_reference_dir', 'files_md5', 'check_files_md5', 'save_medmnist_reference',
+           'run_names', 'overrides_tag', 'recipe_layout', 'link_files', 'pretrain_params', 'published_rows',
+           'write_table3', 'paper_counterparts', 'seed_runs', 'routing_panels', 'sample_test_images',
+           'embedding_panels', 'plot_groups', 'recipe_claims', 'routing_lines', 'file_md5', 'supervised_lines',
+           'write_recipe_readme', 'medmnist_reference_dir', 'files_md5', 'check_files_md5', 'save_medmnist_reference',
            'install_medmnist_reference', 'install_medmnist_references']
 
 # %% ../nbs/06b_medmnist.ipynb #0139c7e8
@@ -105,19 +105,28 @@ def run_names(pretrain_seeds:int=1, # pretraining runs per variant
     "The name of each pretraining run: the variant, with '@seed' when there are several seeds."
     return {(v if pretrain_seeds == 1 else f'{v}@{s}'): (v, s) for s in range(pretrain_seeds) for v in ABLATION_ROWS}
 
+# %% ../nbs/06b_medmnist.ipynb #59d077e1
+def overrides_tag(overrides:str, # pretraining settings as JSON, as -p overrides; '' = none
+                 )->str:         # '' for none, else e.g. 'balance-source' or 'lr-0.0005_routing_prior-ema'
+    "A folder-name tag for runs with extra settings: each key and value, sorted, made safe for a path."
+    settings = parse_overrides(overrides)
+    safe = lambda v: re.sub(r'[^A-Za-z0-9.]+', '', json.dumps(v) if isinstance(v, (list, dict)) else str(v))
+    return '_'.join(f'{k}-{safe(v)}' for k, v in sorted(settings.items()))
+
 # %% ../nbs/06b_medmnist.ipynb #7d5607f3
 def recipe_layout(preset:str,   # pretraining preset
                   size:int,     # MedMNIST image side
                   runs_dir=None, # None: <project root>/runs
-                  fig_dir='',   # '': figures/medmnist-<preset>/ at the project root
+                  fig_dir='',   # '': figures/medmnist-<preset>[-<tag>]/ at the project root
                   pretrain_seeds:int=1, # pretraining runs per variant
+                  tag:str='',   # overrides_tag of the runs' extra settings: appended to the run and figure folders
                  )->dict:       # name -> path
     "Paths of every output of the MedMNIST recipe."
-    root = Path(project_root() or Path.cwd())
-    base = Path(runs_dir or root / 'runs').resolve() / 'medmnist' / f'{preset}-{size}px'
+    root, tail = Path(project_root() or Path.cwd()), f'-{tag}' if tag else ''
+    base = Path(runs_dir or root / 'runs').resolve() / 'medmnist' / f'{preset}-{size}px{tail}'
     return dict(base=base, files=base / 'files', variants={n: base / 'pretrain' / n for n in run_names(pretrain_seeds)},
                 encoders=base / 'encoders', evaluate=base / 'evaluate', notebooks=base / 'notebooks', steps=base / 'steps',
-                cache=base / 'cache', figures=Path(fig_dir or root / 'figures' / f'medmnist-{preset}'))
+                cache=base / 'cache', figures=Path(fig_dir or root / 'figures' / f'medmnist-{preset}{tail}'))
 
 # %% ../nbs/06b_medmnist.ipynb #95bed5a3
 def link_files(targets:dict, # link name -> file or folder it points to
@@ -135,9 +144,11 @@ def link_files(targets:dict, # link name -> file or folder it points to
 # %% ../nbs/06b_medmnist.ipynb #055e92c0
 def pretrain_params(preset:str, variant:str, data:str, # data: 'medmnist:<files folder>'
                     out_dir, epochs:int=0,             # epochs: 0 = the preset's
-                    num_experts:int=0, seed:int=0)->dict: # num_experts: 0 = the preset's
+                    num_experts:int=0, seed:int=0,     # num_experts: 0 = the preset's
+                    overrides:str='')->dict:           # other settings as JSON, as 03_pretrain's `overrides`
     "The papermill parameters of one pretraining run of the recipe."
-    return dict(preset=preset, variant=variant, data=data, epochs=epochs, out_dir=str(out_dir), num_experts=num_experts, seed=seed)
+    extra = {'overrides': overrides} if parse_overrides(overrides) else {}
+    return dict(preset=preset, variant=variant, data=data, epochs=epochs, out_dir=str(out_dir), num_experts=num_experts, seed=seed, **extra)
 
 # %% ../nbs/06b_medmnist.ipynb #3b19c723
 MEDMNIST_V2_BASELINES = [  # (row, flag, ACC %, AUC %): MedMNIST v2 (Yang et al., Sci. Data 2023), Table 3, test split

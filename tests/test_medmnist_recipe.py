@@ -54,9 +54,9 @@ def test_a_file_that_is_not_medmnist_is_refused(tmp_path):
     _refused(tmp_path, tmp_path / 'mnist', 'dermamnist.npz is not a MedMNIST file', "lacks ['train_images'")
 
 
-def _check_run(tmp, flags, runs, experts):
+def _check_run(tmp, flags, runs, experts, folder='tiny-28px'):
     "The outputs of a finished recipe on the files `flags`, with pretraining runs `runs` of `experts` experts."
-    figs, base = tmp / 'figures', tmp / 'runs' / 'medmnist' / 'tiny-28px'
+    figs, base = tmp / 'figures', tmp / 'runs' / 'medmnist' / folder
     n_modalities = len({f for f, _, _ in flags})
     for name in runs:
         cfg = json.loads((base / 'pretrain' / name / 'config.json').read_text())
@@ -103,6 +103,31 @@ def test_recipe_on_three_modalities_with_more_experts(tmp_path):
     assert 'ResNet-18 (28) [MedMNIST v2]' in text and 'auto-sklearn [MedMNIST v2]' in text   # the published rows beside ours
     assert 'ZhangCXR' in (tmp_path / 'figures' / 'tables' / 'table3_paper.md').read_text()   # the paper's rows for pneumoniamnist
     for name in ('retinamnist.npz', 'pneumoniamnist.npz', 'breastmnist.npz', 'breast ultrasound'): assert name in readme, name
+
+
+@pytest.mark.slow
+def test_recipe_with_overrides_trains_in_folders_of_its_own(tmp_path):
+    "-p overrides reaches every pretraining run, whose folder is named after it; the recipe's own folder stays untouched."
+    write_medmnist(tmp_path / 'mnist', flags=THREE, n=(24, 8, 8))
+    r = _recipe(tmp_path, tmp_path / 'mnist', '-p', 'pretrain_seeds', '1', '-p', 'reference_rows', 'False',
+                '-p', 'overrides', '{"balance": "source"}')
+    assert r.returncode == 0, r.stderr[-4000:]
+    runs = ['dino', 'moe', 'moe_route', 'midol']
+    _check_run(tmp_path, THREE, runs, experts=3, folder='tiny-28px-balance-source')
+    base = tmp_path / 'runs' / 'medmnist' / 'tiny-28px-balance-source'
+    for v in runs: assert json.loads((base / 'pretrain' / v / 'config.json').read_text())['balance'] == 'source', v
+    assert not (tmp_path / 'runs' / 'medmnist' / 'tiny-28px').exists()
+
+
+def test_overrides_with_use_reference_are_refused(tmp_path):
+    "References were trained with the preset's settings: asking for both is refused before anything runs."
+    write_medmnist(tmp_path / 'mnist', flags=THREE, n=2)
+    r = _recipe(tmp_path, tmp_path / 'mnist', '-p', 'use_reference', 'True', '-p', 'overrides', '{"balance": "source"}')
+    assert r.returncode != 0 and 'drop one of the two' in r.stderr + r.stdout
+    assert not (tmp_path / 'runs').exists()
+    r = _recipe(tmp_path, tmp_path / 'mnist', '-p', 'overrides', 'balance=source')             # not JSON
+    assert r.returncode != 0 and 'overrides is not valid JSON' in r.stderr + r.stdout
+    assert not (tmp_path / 'runs').exists()
 
 
 def _make_references(runs, root):
