@@ -30,6 +30,7 @@ from midol.pretrain import build_model, pretrain_dataset, teacher_outputs
 from midol.batches import ordered_batches
 from midol.probes import logreg_probe, knn_protocol
 from midol.runs import load_checkpoint
+from midol.tables import detectable_difference
 
 OPTIONS = ('uniform', 'ema', 'unbalanced', 'source')  # the queue's routing options, in this order
 DATASETS = {'synthmed-paper': ('SynthMed-5, Table 1 mix', ROOT / 'figures/cpu'),
@@ -108,10 +109,31 @@ def pm(x)->str:
     return f'{x.mean():.3f}' + (f' ± {x.std(ddof=1):.3f}' if len(x) > 1 else '')
 
 
+def options_of(runs:pd.DataFrame)->list:
+    "The queue's options in their order, then any other (a search's, e.g. 'unbalanced-lambda1') sorted."
+    return [o for o in OPTIONS if o in set(runs.option)] + sorted(set(runs.option) - set(OPTIONS))
+
+
+def accuracy_drop(a, b)->tuple:  # per-seed accuracies of an option, and of uniform
+    "uniform's mean minus the option's, and the smallest difference 80 % power detects at α 0.05 with the pooled std."
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    n = min(len(a), len(b))
+    if n < 2: return b.mean() - a.mean(), np.nan
+    sd = np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
+    return b.mean() - a.mean(), detectable_difference(sd, n)
+
+
+def drop_cell(a, b)->str:
+    "The drop of fine-class accuracy against uniform, with the detectable difference and whether it stays within it."
+    drop, dd = accuracy_drop(a, b)
+    if not np.isfinite(dd): return f'{drop:+.2f} (one seed)'
+    return f'{drop:+.2f} (detectable {dd:.2f}: ' + ('within' if drop <= dd else 'beyond') + ')'
+
+
 def summary_table(runs:pd.DataFrame)->pd.DataFrame:
     "One row per routing option: seeds, routing NMI (train, test) beside the cap, expert usage, fine-class accuracy."
-    rows = []
-    for option in [o for o in OPTIONS if o in set(runs.option)]:
+    rows, base = [], runs[runs.option == 'uniform']
+    for option in options_of(runs):
         g = runs[runs.option == option].sort_values('seed')
         usage = np.mean(np.stack(g.expert_usage.map(np.asarray)), 0)
         rows.append({'option': option, 'seeds': len(g), 'routing NMI (train)': pm(g.routing_nmi_train),
@@ -119,6 +141,8 @@ def summary_table(runs:pd.DataFrame)->pd.DataFrame:
                      'routing NMI (test)': pm(g.routing_nmi_test),
                      'expert usage (train, mean)': ' / '.join(f'{u:.2f}' for u in usage),
                      'logreg ACC % (mean over modalities)': pm(g.logreg_acc_mean), 'k-NN ACC % (mean)': pm(g.knn_acc_mean),
+                     'logreg drop vs uniform (points)': drop_cell(g.logreg_acc_mean, base.logreg_acc_mean) if option != 'uniform' else '',
+                     'k-NN drop vs uniform (points)': drop_cell(g.knn_acc_mean, base.knn_acc_mean) if option != 'uniform' else '',
                      'pretraining wall (s, mean)': f'{g.wall_seconds.mean():.0f}'})
     return pd.DataFrame(rows)
 

@@ -4,7 +4,8 @@
 # and 2. A finished run (summary.json) is skipped, an interrupted one resumes. Outputs and logs in runs/imbalance/.
 #   nohup bash benchmarks/imbalance_queue.sh <folder of MedMNIST .npz files> > runs/imbalance/queue.log 2>&1 &
 # Then: python benchmarks/imbalance.py   (the table and figures of the runs finished so far)
-# SEEDS="1" and SEEDS="2" in two shells run two queues side by side (one thread each) without touching the same run.
+# SEEDS="1" and SEEDS="2" in two shells run two queues side by side (one thread each) without touching the same run;
+# OPTIONS and DATASETS pick others, e.g. the search: SEEDS=0 DATASETS=medmnist3 OPTIONS="unbalanced-lambda2 ema-floor0.75".
 set -u
 cd "$(dirname "$0")/.."
 MEDMNIST=${1:?usage: imbalance_queue.sh <folder of MedMNIST .npz files>}
@@ -17,6 +18,11 @@ declare -A OPTION=(
   [ema]='{"routing_prior": "ema"}'
   [unbalanced]='{"routing_prior": "unbalanced"}'
   [source]='{"balance": "source"}'
+  # the search around the two priors (seed 0 first; see BENCHMARKS.md): the KL strength λ, the EMA's floor
+  [unbalanced-lambda2]='{"routing_prior": "unbalanced", "prior_lambda": 2.0}'
+  [unbalanced-lambda50]='{"routing_prior": "unbalanced", "prior_lambda": 50.0}'
+  [ema-floor0.75]='{"routing_prior": "ema", "prior_floor": 0.75}'
+  [source-unbalanced]='{"balance": "source", "routing_prior": "unbalanced"}'
 )
 one_run() {  # dataset option seed
   local name="$1-$2-seed$3" extra=() overrides="${OPTION[$2]}"
@@ -31,8 +37,8 @@ one_run() {  # dataset option seed
 }
 for pass in 1 2; do   # a second pass retries a run that failed (e.g. while the tree was being edited)
   for seed in ${SEEDS:-0 1 2}; do
-    for data in synthmed-paper medmnist3; do
-      for option in uniform ema unbalanced source; do one_run "$data" "$option" "$seed"; done
+    for data in ${DATASETS:-synthmed-paper medmnist3}; do
+      for option in ${OPTIONS:-uniform ema unbalanced source}; do one_run "$data" "$option" "$seed"; done
     done
   done
 done
