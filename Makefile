@@ -46,10 +46,10 @@ clean-runs:
 	rm -rf runs
 
 .PHONY: medmnist
-medmnist: install  ## the real-data recipe on every MedMNIST 2-D file of a folder: make medmnist DATA=<folder> [PRESET=cpu JOBS=2]
+medmnist: install  ## the real-data recipe on every MedMNIST 2-D file of a folder: make medmnist DATA=<folder> [PRESET=cpu JOBS=2 OVERRIDES='{"balance": "source"}']
 	@test -n "$(DATA)" || { echo "give the folder of MedMNIST .npz files: make medmnist DATA=<folder>"; exit 2; }
 	@mkdir -p runs
-	$(BIN)/papermill -k python3 --cwd nbs nbs/06b_medmnist.ipynb runs/06b_medmnist-$(PRESET).ipynb -p folder $(abspath $(DATA)) -p preset $(PRESET) -p jobs $(JOBS)
+	$(BIN)/papermill -k python3 --cwd nbs nbs/06b_medmnist.ipynb runs/06b_medmnist-$(PRESET).ipynb -p folder $(abspath $(DATA)) -p preset $(PRESET) -p jobs $(JOBS) $(if $(OVERRIDES),-p overrides '$(OVERRIDES)')
 
 .PHONY: student
 student: install   ## the students' copy in student/ (git ignores it): nbgrader's release of the exercises, no solutions/ or classroom/, its HTML pages in student/docs
