@@ -19,6 +19,7 @@ can pass. Per-run numbers are cached in the run folder
 import argparse, json, os, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd, torch
+from scipy import stats
 import matplotlib; matplotlib.use('Agg')
 import matplotlib.pyplot as plt
 
@@ -130,16 +131,22 @@ def drop_cell(a, b)->str:
     return f'{drop:+.2f} (detectable {dd:.2f}: ' + ('within' if drop <= dd else 'beyond') + ')'
 
 
+def p_cell(a, b)->str:
+    "Welch's two-sided t-test of an option's per-seed routing NMI against uniform's ('' below two seeds each)."
+    return f'{stats.ttest_ind(a, b, equal_var=False).pvalue:.3g}' if min(len(a), len(b)) > 1 else ''
+
+
 def summary_table(runs:pd.DataFrame)->pd.DataFrame:
     "One row per routing option: seeds, routing NMI (train, test) beside the cap, expert usage, fine-class accuracy."
     rows, base = [], runs[runs.option == 'uniform']
     for option in options_of(runs):
         g = runs[runs.option == option].sort_values('seed')
-        usage = np.mean(np.stack(g.expert_usage.map(np.asarray)), 0)
+        usage = np.mean(np.stack(g.expert_usage.map(lambda u: np.sort(u)[::-1])), 0)   # largest first: experts have no fixed order across seeds
         rows.append({'option': option, 'seeds': len(g), 'routing NMI (train)': pm(g.routing_nmi_train),
                      'cap (equal experts)': f'{g.cap_train.iloc[0]:.3f}', 'cap at the measured usage': pm(g.cap_at_usage),
                      'routing NMI (test)': pm(g.routing_nmi_test),
-                     'expert usage (train, mean)': ' / '.join(f'{u:.2f}' for u in usage),
+                     'p vs uniform (NMI train)': p_cell(g.routing_nmi_train, base.routing_nmi_train) if option != 'uniform' else '',
+                     'expert usage, largest first (train, mean)': ' / '.join(f'{u:.2f}' for u in usage),
                      'logreg ACC % (mean over modalities)': pm(g.logreg_acc_mean), 'k-NN ACC % (mean)': pm(g.knn_acc_mean),
                      'logreg drop vs uniform (points)': drop_cell(g.logreg_acc_mean, base.logreg_acc_mean) if option != 'uniform' else '',
                      'k-NN drop vs uniform (points)': drop_cell(g.knn_acc_mean, base.knn_acc_mean) if option != 'uniform' else '',
