@@ -8,7 +8,8 @@ seed). For each finished run, `collect` reads the saved checkpoint and computes,
 of the teacher router's top-1 expert on the training images (as the run's summary) and on the test split, the cap
 `midol.routing.max_routing_nmi` for the training mix on equal experts, the expert usage, the routing matrix, and the
 fine-class accuracy of logistic regression (C picked on the validation split) and weighted k-NN (k 20) on the teacher's
-pooled features, per modality, then averaged over the modalities. The routing NMI is that of the router's own top-1
+pooled features, per modality, then averaged over the modalities; and, from the run's history, L_route over its last 50
+steps (label-free: it stays high in a run whose routing never settled). The routing NMI is that of the router's own top-1
 expert on clean images, whose usage is not held at 1/N (Sinkhorn balances the teacher's plan within training batches,
 not the router), so the table also gives the cap at the usage the router reached, which no routing with that usage
 can pass. Per-run numbers are cached in the run folder
@@ -99,7 +100,8 @@ def finished_runs(root:Path)->pd.DataFrame:
         if not (d / 'summary.json').is_file() or not (d / 'checkpoint.pt').is_file(): continue
         dataset, rest = next((k, d.name[len(k) + 1:]) for k in DATASETS if d.name.startswith(k + '-'))
         option, seed = rest.rsplit('-seed', 1)
-        rows.append(dict(dataset=dataset, option=option, seed=int(seed), **evaluate_run(d)))
+        l_route = pd.read_csv(d / 'history.csv')['l_route'].tail(50).mean()   # high when student and teacher routing never agreed
+        rows.append(dict(dataset=dataset, option=option, seed=int(seed), **evaluate_run(d), l_route_last50=l_route))
         print(f'{d.name}: routing NMI {rows[-1]["routing_nmi_train"]:.3f} (cap {rows[-1]["cap_train"]:.3f})', flush=True)
     return pd.DataFrame(rows)
 
@@ -146,6 +148,7 @@ def summary_table(runs:pd.DataFrame)->pd.DataFrame:
                      'cap (equal experts)': f'{g.cap_train.iloc[0]:.3f}', 'cap at the measured usage': pm(g.cap_at_usage),
                      'routing NMI (test)': pm(g.routing_nmi_test),
                      'p vs uniform (NMI train)': p_cell(g.routing_nmi_train, base.routing_nmi_train) if option != 'uniform' else '',
+                     'L_route, last 50 steps': pm(g.l_route_last50),
                      'expert usage, largest first (train, mean)': ' / '.join(f'{u:.2f}' for u in usage),
                      'logreg ACC % (mean over modalities)': pm(g.logreg_acc_mean), 'k-NN ACC % (mean)': pm(g.knn_acc_mean),
                      'logreg drop vs uniform (points)': drop_cell(g.logreg_acc_mean, base.logreg_acc_mean) if option != 'uniform' else '',
