@@ -33,6 +33,7 @@ from midol.batches import ordered_batches
 from midol.probes import logreg_probe, knn_protocol
 from midol.runs import load_checkpoint
 from midol.tables import detectable_difference
+from midol.figures import markdown_table
 
 OPTIONS = ('uniform', 'ema', 'unbalanced', 'source')  # the queue's routing options, in this order
 DATASETS = {'synthmed-paper': ('SynthMed-5, Table 1 mix', ROOT / 'figures/cpu'),
@@ -144,23 +145,18 @@ def summary_table(runs:pd.DataFrame)->pd.DataFrame:
     for option in options_of(runs):
         g = runs[runs.option == option].sort_values('seed')
         usage = np.mean(np.stack(g.expert_usage.map(lambda u: np.sort(u)[::-1])), 0)   # largest first: experts have no fixed order across seeds
+        vs = (lambda cell, q: cell(g[q], base[q])) if option != 'uniform' else (lambda cell, q: '')   # uniform's own row: no comparison
         rows.append({'option': option, 'seeds': len(g), 'routing NMI (train)': pm(g.routing_nmi_train),
                      'cap (equal experts)': f'{g.cap_train.iloc[0]:.3f}', 'cap at the measured usage': pm(g.cap_at_usage),
                      'routing NMI (test)': pm(g.routing_nmi_test),
-                     'p vs uniform (NMI train)': p_cell(g.routing_nmi_train, base.routing_nmi_train) if option != 'uniform' else '',
+                     'p vs uniform (NMI train)': vs(p_cell, 'routing_nmi_train'),
                      'L_route, last 50 steps': pm(g.l_route_last50),
                      'expert usage, largest first (train, mean)': ' / '.join(f'{u:.2f}' for u in usage),
                      'logreg ACC % (mean over modalities)': pm(g.logreg_acc_mean), 'k-NN ACC % (mean)': pm(g.knn_acc_mean),
-                     'logreg drop vs uniform (points)': drop_cell(g.logreg_acc_mean, base.logreg_acc_mean) if option != 'uniform' else '',
-                     'k-NN drop vs uniform (points)': drop_cell(g.knn_acc_mean, base.knn_acc_mean) if option != 'uniform' else '',
+                     'logreg drop vs uniform (points)': vs(drop_cell, 'logreg_acc_mean'),
+                     'k-NN drop vs uniform (points)': vs(drop_cell, 'knn_acc_mean'),
                      'pretraining wall (s, mean)': f'{g.wall_seconds.mean():.0f}'})
     return pd.DataFrame(rows)
-
-
-def markdown(df:pd.DataFrame)->str:
-    "A DataFrame as a Markdown table."
-    rows = [list(df.columns), ['---'] * len(df.columns), *df.astype(str).values.tolist()]
-    return '\n'.join('| ' + ' | '.join(map(str, r)) + ' |' for r in rows) + '\n'
 
 
 def draw_runs(runs:pd.DataFrame, title:str, out:Path):
@@ -202,7 +198,7 @@ def collect(root:Path):
         seeds = sorted(g.seed.unique())
         stem.with_suffix('.md').write_text(f'Routing options on {title} (`cpu` preset, `midol`; pretraining seeds '
                                            f'{", ".join(map(str, seeds))} as available per option; mean ± std over seeds)\n\n'
-                                           + markdown(table))
+                                           + markdown_table(table.set_index('option')))
         draw_runs(g, f'{title}: routing NMI', fig_dir / f'imbalance_{dataset}.png')
         print(table.to_string(index=False))
 
