@@ -11,7 +11,7 @@ from .registry import PRETRAIN
 from .data import PretrainData
 
 # %% auto #0
-__all__ = ['PAPER_MIX', 'BALANCES', 'mix_counts', 'epoch_batches', 'balanced_order', 'source_batches', 'steps_per_epoch',
+__all__ = ['PAPER_MIX', 'BALANCES', 'mix_counts', 'epoch_batches', 'steps_per_epoch', 'balanced_order', 'source_batches',
            'ordered_batches']
 
 # %% ../nbs/02h_batches.ipynb #a64b29c0
@@ -48,6 +48,12 @@ def epoch_batches(data:PretrainData,
     sampler.set_epoch(epoch)
     yield from _load(data, list(sampler)[start * batch_size: len(sampler) // batch_size * batch_size], batch_size, num_workers)
 
+# %% ../nbs/02h_batches.ipynb #d6a7d260
+def steps_per_epoch(n:int, # images in the dataset
+                    batch_size:int, world:int=1)->int: # batch_size: per process
+    "Number of full batches per epoch on each rank."
+    return (n // world) // batch_size
+
 # %% ../nbs/02h_batches.ipynb #b372a777
 def balanced_order(modality:torch.Tensor, # int64 [N] modality (source) of each image
                    batch:int,             # images per global batch (batch_size × world)
@@ -69,15 +75,9 @@ def balanced_order(modality:torch.Tensor, # int64 [N] modality (source) of each 
 def source_batches(data:PretrainData, batch_size:int, epoch:int, seed:int, # as epoch_batches
                    start:int=0, rank:int=0, world:int=1, num_workers:int=0):
     "Yield this rank's uint8 batches [B,3,S,S] of one epoch, every global batch drawn equally from the modalities."
-    n_batches = len(data) // world // batch_size
+    n_batches = steps_per_epoch(len(data), batch_size, world)
     order = balanced_order(data.modality, batch_size * world, n_batches, seed, epoch)   # [n_batches, B·world]
     yield from _load(data, order.view(n_batches, world, batch_size)[start:, rank].flatten().tolist(), batch_size, num_workers)
-
-# %% ../nbs/02h_batches.ipynb #d6a7d260
-def steps_per_epoch(n:int, # images in the dataset
-                    batch_size:int, world:int=1)->int: # batch_size: per process
-    "Number of full batches per epoch on each rank."
-    return (n // world) // batch_size
 
 # %% ../nbs/02h_batches.ipynb #97d68eaa
 def ordered_batches(data:PretrainData, batch_size:int=256):
